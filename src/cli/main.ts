@@ -1,0 +1,27 @@
+// vmrun's command line: runc's global flags and one module per verb under ./verbs.
+import { Command, Option } from 'commander';
+import { SPEC_VERSION, VMRUN_VERSION } from '../version.js';
+import { DEFAULT_ROOT } from './globals.js';
+import * as list from './verbs/list.js';
+import * as spec from './verbs/spec.js';
+import * as state from './verbs/state.js';
+import * as validate from './verbs/validate.js';
+
+export function program(): Command {
+  const program = new Command('vmrun')
+    .description('run OCI containers, each in its own virtual machine')
+    .version(`vmrun version ${VMRUN_VERSION}\nspec: ${SPEC_VERSION}`, '-v, --version')
+    .option('--root <dir>', 'where container state is kept', DEFAULT_ROOT)
+    .option('--log <file>', 'append logs to this file instead of stderr')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
+    .option('--debug', 'log debug messages', false)
+    .option('--systemd-cgroup', 'accepted for runc compatibility', false)
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
+  for (const verb of [spec, validate, state, list]) verb.register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await program().parseAsync(argv);
+}

@@ -1,0 +1,203 @@
+// Generated from schemas/agent-protocol.schema.json by `npm run gen`. Do not edit.
+
+/**
+ * A control message between vmrun on the host and its agent in the guest. Messages travel in CONTROL frames on one virtio-serial port, next to the DATA, EOF and CREDIT frames that carry stdio; docs/agent-protocol.md defines the framing, the credit-based flow control that keeps stdio from ever blocking control, stdin EOF, and why an exit event always follows the process's output. Both ends validate every message against this schema.
+ */
+export type AgentMessage = Hello | Request | Response | Event;
+/**
+ * Host to agent. Answered by exactly one Response with the same id.
+ */
+export type Request = {
+  type: 'request';
+  id: number;
+} & Request1;
+export type Request1 =
+  | CreateRequest
+  | StartRequest
+  | ExecRequest
+  | SignalRequest
+  | ResizeRequest
+  | PsRequest
+  | ShutdownRequest;
+/**
+ * A stream of DATA frames; 0 is the control stream and never carries stdio.
+ */
+export type StreamId = number;
+/**
+ * "init" for the container's process, or the name the host gave an exec'd one.
+ */
+export type ProcessName = string;
+/**
+ * Agent to host, unasked.
+ */
+export type Event = ExitEvent | LogEvent;
+
+/**
+ * The first message each side sends, and nothing is sent before it. Each lists the protocol versions it speaks; both then use the highest version in both lists, and close the channel when there is none.
+ */
+export interface Hello {
+  type: 'hello';
+  /**
+   * @minItems 1
+   */
+  versions: [number, ...number[]];
+  /**
+   * How many bytes of DATA the sender of this hello accepts on each stream before it grants more with CREDIT frames.
+   */
+  window: number;
+  /**
+   * Name and version of the program, for logs.
+   */
+  software?: string;
+}
+/**
+ * Prepare the container: mount its filesystems and create its process, stopped before it execs the user's program.
+ */
+export interface CreateRequest {
+  op: 'create';
+  plan: GuestPlan;
+  stdio: Stdio;
+}
+/**
+ * What the agent sets up inside the guest, made on the host from config.json.
+ */
+export interface GuestPlan {
+  hostname?: string;
+  domainname?: string;
+  rootfs: {
+    /**
+     * The virtiofs tag of the rootfs share.
+     */
+    tag: string;
+    readonly: boolean;
+  };
+  mounts: GuestMount[];
+  process: ProcessPlan;
+  sysctl?: {
+    [k: string]: string;
+  };
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+}
+export interface GuestMount {
+  destination: string;
+  type: string;
+  source?: string;
+  /**
+   * For a bind of a host path: the virtiofs tag that carries it.
+   */
+  share?: string;
+  options?: string[];
+}
+export interface ProcessPlan {
+  /**
+   * @minItems 1
+   */
+  args: [string, ...string[]];
+  env: string[];
+  cwd: string;
+  terminal?: boolean;
+  consoleSize?: {
+    rows: number;
+    cols: number;
+  };
+  user: {
+    uid: number;
+    gid: number;
+    umask?: number;
+    additionalGids?: number[];
+  };
+  rlimits?: {
+    type: string;
+    soft: number;
+    hard: number;
+  }[];
+  capabilities?: {
+    [k: string]: string[];
+  };
+  noNewPrivileges?: boolean;
+  oomScoreAdj?: number;
+}
+/**
+ * The streams a process's stdio travels on; a missing one is /dev/null. With terminal, stdout carries the terminal's output and stderr is absent.
+ */
+export interface Stdio {
+  stdin?: StreamId;
+  stdout?: StreamId;
+  stderr?: StreamId;
+  terminal?: boolean;
+}
+/**
+ * Let the created process exec the user's program.
+ */
+export interface StartRequest {
+  op: 'start';
+}
+/**
+ * Run another process in the container, named by the host.
+ */
+export interface ExecRequest {
+  op: 'exec';
+  process: ProcessName;
+  spec: ProcessPlan;
+  stdio: Stdio;
+}
+export interface SignalRequest {
+  op: 'signal';
+  process: ProcessName;
+  signal: number;
+  /**
+   * Signal every process of the container, as kill --all does.
+   */
+  all?: boolean;
+}
+export interface ResizeRequest {
+  op: 'resize';
+  process: ProcessName;
+  rows: number;
+  cols: number;
+}
+/**
+ * List the container's processes; the result is {"pids": [...]} as the guest numbers them.
+ */
+export interface PsRequest {
+  op: 'ps';
+}
+/**
+ * Sync and power the guest off.
+ */
+export interface ShutdownRequest {
+  op: 'shutdown';
+}
+export interface Response {
+  type: 'response';
+  id: number;
+  ok: boolean;
+  result?: {};
+  error?: {
+    code: string;
+    message: string;
+  };
+}
+/**
+ * A process ended. Sent only after the EOF frames of its stdout and stderr streams, so a host that has written out every DATA frame before it acts on this event has delivered all of the process's output.
+ */
+export interface ExitEvent {
+  type: 'event';
+  event: 'exit';
+  process: ProcessName;
+  /**
+   * The exit code, or 128+signal.
+   */
+  status: number;
+  /**
+   * The signal that ended the process, if one did.
+   */
+  signal?: number;
+}
+export interface LogEvent {
+  type: 'event';
+  event: 'log';
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+}

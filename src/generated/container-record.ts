@@ -1,0 +1,43 @@
+// Generated from schemas/container-record.schema.json by `npm run gen`. Do not edit.
+
+/**
+ * vmrun's own record of one container, kept as <root>/<id>/state.json and replaced atomically. Everything a later verb needs to find, inspect or clean up the container, even after every process of it has died, is here.
+ */
+export interface ContainerRecord {
+  recordVersion: 1;
+  id: string;
+  /**
+   * ociVersion of the bundle's config.json.
+   */
+  ociVersion: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: {
+    [k: string]: string;
+  };
+  /**
+   * The last lifecycle step vmrun completed. Liveness of the processes below decides whether the container is still in it.
+   */
+  phase: 'creating' | 'created' | 'running' | 'stopped';
+  /**
+   * The short per-container directory holding the libvirt root, the sockets and the console log (short because unix socket paths must stay under 108 bytes).
+   */
+  vmDir: string;
+  accel?: 'kvm' | 'tcg';
+  monitor?: HostProcess;
+  qemu?: HostProcess;
+  virtiofsd?: HostProcess[];
+  /**
+   * The container process's exit status once known: the code, or 128+signal.
+   */
+  exitStatus?: number;
+}
+/**
+ * A host process, identified by pid and start time (clock ticks since boot, /proc/PID/stat field 22) so that a reused pid is never mistaken for it.
+ */
+export interface HostProcess {
+  pid: number;
+  startTime: number;
+}

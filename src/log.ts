@@ -1,0 +1,49 @@
+// vmrun's logs, written by pino in runc's two formats: `--log-format json` gives lines such as
+// {"level":"error","msg":"...","time":"..."} (containerd's shim reads those back), `text` gives
+// logrus-style lines. Writes are synchronous: a verb may exit right after it logs.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+export type LogFormat = 'text' | 'json';
+
+export interface LogOptions {
+  /** A file to append to; stderr when absent. */
+  file?: string;
+  format: LogFormat;
+  debug: boolean;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const fd = opts.file ? openSync(opts.file, 'a', 0o600) : 2;
+  const write = (line: string) => writeSync(fd, opts.format === 'json' ? line : toText(line));
+  const logger = pino(
+    {
+      level: opts.debug ? 'debug' : opts.file ? 'info' : 'warn',
+      base: undefined,
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    { write },
+  );
+  if (opts.file) process.once('exit', () => closeSync(fd));
+  return logger;
+}
+
+/** A pino JSON line as logrus writes text: time="..." level=error msg="..." key=value. */
+function toText(line: string): string {
+  const { time, level, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
+  const fields = { time, level, msg, ...rest };
+  return (
+    Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join(' ') + '\n'
+  );
+}
+
+function quote(value: unknown): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
+  return /^[\w./:-]+$/.test(s) ? s : JSON.stringify(s);
+}

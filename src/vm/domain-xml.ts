@@ -1,0 +1,93 @@
+// The domain XML of a container's VM: a pure function of the validated spec and the runtime's
+// choices. Every value that comes from config.json or a path passes through xml.ts.
+import type { Spec } from '../generated/config.js';
+import { DOMAIN_NAME, type VmLayout } from './layout.js';
+import type { GuestSize } from './sizing.js';
+import { attr, text } from './xml.js';
+
+/** The virtiofs tag of the rootfs share, and the virtio-serial port name of the agent. */
+export const ROOTFS_TAG = 'rootfs';
+export const AGENT_PORT = 'vmrun.agent';
+const METADATA_NS = 'https://vmrun.dev/xmlns/container/1';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface DomainOptions {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  accel: Accel;
+  size: GuestSize;
+  layout: VmLayout;
+  kernel: string;
+  initrd: string;
+  emulator: string;
+  virtiofsd: string;
+}
+
+export function domainXml(spec: Spec, o: DomainOptions): string {
+  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', `vmrun.id=${o.id}`].join(' ');
+  return `<domain type='${o.accel === 'kvm' ? 'kvm' : 'qemu'}'>
+  <name>${DOMAIN_NAME}</name>
+  <metadata>
+${metadata(spec, o)}
+  </metadata>
+  <memory unit='MiB'>${o.size.memoryMiB}</memory>
+  <vcpu>${o.size.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${text(o.kernel, 'kernel')}</kernel>
+    <initrd>${text(o.initrd, 'initrd')}</initrd>
+    <cmdline>${text(cmdline, 'kernel command line')}</cmdline>
+  </os>
+  <features>
+    <acpi/>
+  </features>
+${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <memoryBacking>
+    <source type='memfd'/>
+    <access mode='shared'/>
+  </memoryBacking>
+  <devices>
+    <emulator>${text(o.emulator, 'emulator')}</emulator>
+    <filesystem type='mount' accessmode='passthrough'>
+      <driver type='virtiofs'/>
+      <binary path='${attr(o.virtiofsd, 'virtiofsd')}'/>
+      <source dir='${attr(o.rootfs, '/root/path')}'/>
+      <target dir='${ROOTFS_TAG}'/>
+    </filesystem>
+    <serial type='file'>
+      <source path='${attr(o.layout.consoleLog, 'console log')}'/>
+      <target port='0'/>
+    </serial>
+    <channel type='unix'>
+      <source mode='bind' path='${attr(o.layout.agentSocket, 'agent socket')}'/>
+      <target type='virtio' name='${AGENT_PORT}'/>
+    </channel>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+/** Who the VM belongs to, for anyone reading `virsh dumpxml`; libvirt keeps it and ignores it. */
+function metadata(spec: Spec, o: DomainOptions): string {
+  const lines = [
+    `    <vmrun:container xmlns:vmrun='${METADATA_NS}'>`,
+    `      <vmrun:id>${text(o.id, 'container id')}</vmrun:id>`,
+    `      <vmrun:bundle>${text(o.bundle, 'bundle')}</vmrun:bundle>`,
+  ];
+  if (spec.hostname !== undefined) {
+    lines.push(`      <vmrun:hostname>${text(spec.hostname, '/hostname')}</vmrun:hostname>`);
+  }
+  for (const [key, value] of Object.entries(spec.annotations ?? {})) {
+    const field = `/annotations/${key}`;
+    lines.push(`      <vmrun:annotation key='${attr(key, field)}'>${text(value, field)}</vmrun:annotation>`);
+  }
+  lines.push('    </vmrun:container>');
+  return lines.join('\n');
+}

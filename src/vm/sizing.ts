@@ -1,0 +1,98 @@
+// How big a container's VM is, from linux.resources. Returns its reasons too, so the caller
+// can log why a value differs from what config.json asked for.
+import type { Spec } from '../generated/config.js';
+
+const MiB = 1024 * 1024;
+/** Memory for the container's processes when config.json sets no limit. */
+export const DEFAULT_CONTAINER_MEMORY_MIB = 256;
+/** Below this a guest kernel plus a process cannot do useful work. */
+export const MIN_CONTAINER_MEMORY_MIB = 64;
+/**
+ * What the guest kernel, the initramfs held in RAM and the agent use, added on top of the
+ * container's memory so that its processes get all of the limit (docs/architecture.md).
+ */
+export const GUEST_OVERHEAD_MIB = 192;
+
+export interface HostLimits {
+  cpus: number;
+  memoryMiB: number;
+}
+
+export interface GuestSize {
+  /** Memory for the container's processes. */
+  containerMemoryMiB: number;
+  /** The whole guest: container memory plus the guest's own overhead. */
+  memoryMiB: number;
+  vcpus: number;
+  /** Why a value is not simply what config.json says. */
+  reasons: string[];
+}
+
+export function guestSize(spec: Spec, host: HostLimits): GuestSize {
+  const reasons: string[] = [];
+  const containerMemoryMiB = containerMemory(spec.linux?.resources?.memory?.limit, host, reasons);
+  return {
+    containerMemoryMiB,
+    memoryMiB: containerMemoryMiB + GUEST_OVERHEAD_MIB,
+    vcpus: vcpus(spec.linux?.resources?.cpu, host, reasons),
+    reasons,
+  };
+}
+
+function containerMemory(limit: number | undefined, host: HostLimits, reasons: string[]): number {
+  if (limit === undefined || limit <= 0) {
+    reasons.push(`memory: no limit set, the container gets ${DEFAULT_CONTAINER_MEMORY_MIB} MiB`);
+    return DEFAULT_CONTAINER_MEMORY_MIB;
+  }
+  let mib = Math.ceil(limit / MiB);
+  if (mib * MiB !== limit) reasons.push(`memory: limit ${limit} bytes rounded up to ${mib} MiB`);
+  if (mib < MIN_CONTAINER_MEMORY_MIB) {
+    reasons.push(`memory: limit ${mib} MiB raised to the minimum of ${MIN_CONTAINER_MEMORY_MIB} MiB`);
+    mib = MIN_CONTAINER_MEMORY_MIB;
+  }
+  const most = host.memoryMiB - GUEST_OVERHEAD_MIB;
+  if (mib > most) {
+    reasons.push(`memory: limit ${mib} MiB lowered to ${most} MiB, what the host has less the guest's overhead`);
+    mib = most;
+  }
+  return mib;
+}
+
+type Cpu = NonNullable<NonNullable<NonNullable<Spec['linux']>['resources']>['cpu']>;
+
+function vcpus(cpu: Cpu | undefined, host: HostLimits, reasons: string[]): number {
+  const wanted: number[] = [];
+  if (cpu?.quota !== undefined && cpu.quota > 0) {
+    const period = cpu.period || 100_000;
+    wanted.push(Math.ceil(cpu.quota / period));
+  }
+  if (cpu?.cpus) wanted.push(cpusetSize(cpu.cpus));
+  if (wanted.length === 0) return 1;
+  // Both a quota and a cpuset bound how many CPUs run at once: the smaller wins.
+  let n = Math.min(...wanted);
+  if (n < 1) n = 1;
+  if (n > host.cpus) {
+    reasons.push(`vcpus: ${n} lowered to the host's ${host.cpus} CPUs`);
+    n = host.cpus;
+  }
+  reasons.push(`vcpus: ${n} from linux.resources.cpu`);
+  return n;
+}
+
+/** The number of CPUs in a cpuset list such as "0-3,6" (ranges may overlap). */
+export function cpusetSize(list: string): number {
+  const ranges = list
+    .split(',')
+    .filter(Boolean)
+    .map((part) => part.split('-').map(Number))
+    .map(([from = 0, to = from]) => [Math.min(from, to), Math.max(from, to)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let count = 0;
+  let next = 0; // the first CPU not yet counted
+  for (const [from, to] of ranges) {
+    const start = Math.max(from, next);
+    if (to >= start) count += to - start + 1;
+    next = Math.max(next, to + 1);
+  }
+  return count;
+}
