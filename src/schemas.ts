@@ -1,30 +1,25 @@
-// The one place that turns schemas/ into validators. Data crossing into vmrun (a bundle's
-// config.json, a state record read back from disk, an agent message) is checked here.
-import { Ajv, type ErrorObject } from 'ajv';
-import configSchema from '../schemas/config.schema.json' with { type: 'json' };
-import stateSchema from '../schemas/state.schema.json' with { type: 'json' };
-import recordSchema from '../schemas/container-record.schema.json' with { type: 'json' };
-import agentSchema from '../schemas/agent-protocol.schema.json' with { type: 'json' };
-import type { Spec } from './generated/config.js';
-import type { ContainerState } from './generated/state.js';
-import type { ContainerRecord } from './generated/container-record.js';
+// Checking data that crosses into vmrun (a bundle's config.json, a state record read back from
+// disk, an agent message) against schemas/, through the validators `npm run gen` compiles.
+import type { ErrorObject } from 'ajv';
 import type { AgentMessage } from './generated/agent-protocol.js';
+import type { Spec } from './generated/config.js';
+import type { ContainerRecord } from './generated/container-record.js';
+import type { ContainerState } from './generated/state.js';
+import * as compiled from './generated/validators.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 export type Checker<T> = (value: unknown) => Checked<T>;
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
-ajv.addSchema([configSchema, stateSchema, recordSchema, agentSchema]);
+interface Validate {
+  (value: unknown): boolean;
+  errors?: ErrorObject[] | null;
+}
 
-function checker<T>(schema: { $id: string }): Checker<T> {
-  let validate: ReturnType<typeof ajv.getSchema>;
-  return (value) => {
-    // Compiled on first use: a verb that never reads an agent message never pays for its schema.
-    validate ??= ajv.getSchema(schema.$id);
-    if (!validate) throw new Error(`schema ${schema.$id} is not registered`);
-    if (validate(value)) return { ok: true, value: value as T };
-    return { ok: false, problems: (validate.errors ?? []).map(describeProblem) };
-  };
+function checker<T>(validate: Validate): Checker<T> {
+  return (value) =>
+    validate(value)
+      ? { ok: true, value: value as T }
+      : { ok: false, problems: (validate.errors ?? []).map(describeProblem) };
 }
 
 /** One violation as `JSON pointer: what is wrong`, naming the missing field itself when one is. */
@@ -42,7 +37,7 @@ export function describeProblem(e: ErrorObject): string {
   }
 }
 
-export const checkSpec = checker<Spec>(configSchema);
-export const checkState = checker<ContainerState>(stateSchema);
-export const checkRecord = checker<ContainerRecord>(recordSchema);
-export const checkAgentMessage = checker<AgentMessage>(agentSchema);
+export const checkSpec = checker<Spec>(compiled.validateSpec);
+export const checkState = checker<ContainerState>(compiled.validateContainerState);
+export const checkRecord = checker<ContainerRecord>(compiled.validateContainerRecord);
+export const checkAgentMessage = checker<AgentMessage>(compiled.validateAgentMessage);

@@ -24,7 +24,7 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
 
   const configPath = join(dir, 'config.json');
   const text = await readConfig(configPath);
-  const parsed = parseJson(text);
+  const parsed = await parseJson(text);
   if (!parsed.ok) {
     const { line, column, reason } = parsed.problem;
     throw new VmrunError(

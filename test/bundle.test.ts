@@ -1,0 +1,118 @@
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { loadBundle } from '../src/oci/bundle.js';
+import type { ErrorCode } from '../src/errors.js';
+import { tempDir, vmrun } from './helpers/cli.js';
+import { makeBundle } from './helpers/bundle.js';
+
+type Breakage = [name: string, code: ErrorCode, make: () => Promise<string>, says: RegExp];
+
+const broken: Breakage[] = [
+  ['missing bundle directory', 'BundleNotFound', async () => join(await tempDir(), 'nope'), /bundle .*nope does not exist/],
+  ['bundle that is a file', 'BundleNotFound', async () => {
+    const file = join(await tempDir(), 'file');
+    await writeFile(file, '');
+    return file;
+  }, /bundle .*file is not a directory/],
+  ['missing config.json', 'ConfigNotFound', async () => tempDir(), /config\.json does not exist/],
+  ['unreadable config.json', 'ConfigUnreadable', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'config.json'));
+    return dir;
+  }, /config\.json cannot be read: .*EISDIR/],
+  ['invalid JSON', 'ConfigSyntax', async () => {
+    const dir = await makeBundle();
+    await writeFile(join(dir, 'config.json'), '{\n  "ociVersion": "1.2.0",\n  "root": }\n');
+    return dir;
+  }, /invalid JSON at line 3, column 11: value expected/],
+  ['config that ends early', 'ConfigSyntax', async () => {
+    const dir = await makeBundle();
+    await writeFile(join(dir, 'config.json'), '{\n  "ociVersion": "1.2.0",\n');
+    return dir;
+  }, /invalid JSON at line 3, column 1: property name expected/],
+  ['unsupported ociVersion', 'UnsupportedVersion', () => makeBundle((s) => { s.ociVersion = '2.0.0'; }),
+    /\/ociVersion: unsupported runtime-spec version "2\.0\.0"/],
+  ['empty process.args', 'ConfigInvalid', () => makeBundle((s) => { s.process.args = [] as never; }),
+    /\/process\/args: must NOT have fewer than 1 items/],
+  ['missing process.cwd', 'ConfigInvalid', () => makeBundle((s) => { delete (s.process as { cwd?: string }).cwd; }),
+    /\/process\/cwd: is required/],
+  ['missing root', 'ConfigInvalid', () => makeBundle((s) => { delete (s as { root?: unknown }).root; }),
+    /\/root: is required/],
+  ['relative mount destination', 'ConfigInvalid', () => makeBundle((s) => { s.mounts![0]!.destination = 'proc'; }),
+    /\/mounts\/0\/destination: must match pattern/],
+  ['env entry without =', 'ConfigInvalid', () => makeBundle((s) => { s.process.env = ['PATH']; }),
+    /\/process\/env\/0: must match pattern/],
+  ['negative uid', 'ConfigInvalid', () => makeBundle((s) => { s.process.user!.uid = -1; }),
+    /\/process\/user\/uid: must be >= 0/],
+  ['hostname of the wrong type', 'ConfigInvalid', () => makeBundle((s) => { (s as { hostname: unknown }).hostname = 7; }),
+    /\/hostname: must be string/],
+  ['unknown namespace type', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.namespaces![0]!.type = 'pidx' as never; }),
+    /\/linux\/namespaces\/0\/type: must be one of pid, network/],
+  ['duplicate namespace', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.namespaces!.push({ type: 'pid' }); }),
+    /\/linux\/namespaces\/6\/type: duplicate namespace "pid"/],
+  ['rlimit soft above hard', 'ConfigInvalid', () => makeBundle((s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }]; }),
+    /\/process\/rlimits\/0: soft limit 10 exceeds hard limit 5/],
+  ['unknown rlimit', 'ConfigInvalid', () => makeBundle((s) => { s.process.rlimits = [{ type: 'RLIMIT_FOO', soft: 1, hard: 1 }]; }),
+    /\/process\/rlimits\/0\/type: unknown rlimit "RLIMIT_FOO"/],
+  ['relative hook path', 'ConfigInvalid', () => makeBundle((s) => { s.hooks = { prestart: [{ path: 'hook.sh' }] }; }),
+    /\/hooks\/prestart\/0\/path: must match pattern/],
+  ['annotation that is not a string', 'ConfigInvalid', () => makeBundle((s) => { s.annotations = { a: 1 as never }; }),
+    /\/annotations\/a: must be string/],
+  ['missing rootfs', 'RootfsNotFound', async () => {
+    const dir = await makeBundle();
+    await rm(join(dir, 'rootfs'), { recursive: true });
+    return dir;
+  }, /rootfs .*rootfs \(\/root\/path\) does not exist/],
+];
+
+describe('vmrun validate rejects a broken bundle', () => {
+  test.each(broken)('%s', async (_name, code, make, says) => {
+    const bundle = await make();
+    const root = join(await tempDir(), 'state');
+    const r = await vmrun(['--root', root, 'validate', '--bundle', bundle]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(says);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+    await expect(access(root)).rejects.toThrow(/ENOENT/);
+    await expect(loadBundle(bundle)).rejects.toMatchObject({ code });
+  });
+
+  test('every problem of a config is listed, each with its JSON pointer', async () => {
+    const bundle = await makeBundle((s) => {
+      s.process.args = [] as never;
+      s.process.cwd = 'relative';
+    });
+    const r = await vmrun(['validate', '--bundle', bundle]);
+    expect(r.stderr).toMatch(/\/process\/args: must NOT have fewer than 1 items; \/process\/cwd: must match pattern/);
+  });
+});
+
+describe('vmrun validate accepts', () => {
+  test('the bundle vmrun spec writes, with a rootfs', async () => {
+    const dir = await tempDir();
+    expect((await vmrun(['spec'], { cwd: dir })).exitCode).toBe(0);
+    await mkdir(join(dir, 'rootfs'));
+    const r = await vmrun(['validate'], { cwd: dir });
+    expect(r).toMatchObject({ exitCode: 0, stderr: '' });
+    expect(r.stdout).toContain('valid bundle');
+  });
+
+  test('fields the spec allows and vmrun does not read', async () => {
+    const bundle = await makeBundle((s) => ({
+      ...s,
+      ociVersion: '1.0.2-dev',
+      process: { ...s.process, apparmorProfile: 'p', ioPriority: { class: 'IOPRIO_CLASS_IDLE' } },
+      linux: { ...s.linux, seccomp: { defaultAction: 'SCMP_ACT_ALLOW' }, uidMappings: [] },
+      vm: { hypervisor: { path: '/x' } },
+    }));
+    expect((await vmrun(['validate', '--bundle', bundle])).exitCode).toBe(0);
+  });
+
+  test('an absolute root.path', async () => {
+    const rootfs = await tempDir();
+    const bundle = await makeBundle((s) => { s.root.path = rootfs; });
+    expect(await loadBundle(bundle)).toMatchObject({ dir: bundle, rootfs });
+  });
+});

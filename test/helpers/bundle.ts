@@ -1,0 +1,15 @@
+// Bundles on disk for tests: runc's default config.json and an empty rootfs, changed at will.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Spec } from '../../src/generated/config.js';
+import { defaultSpec } from '../../src/oci/default-spec.js';
+import { tempDir } from './cli.js';
+
+export async function makeBundle(change: (spec: Spec) => unknown = () => undefined): Promise<string> {
+  const dir = await tempDir();
+  await mkdir(join(dir, 'rootfs'));
+  const spec = defaultSpec();
+  const replaced = change(spec);
+  await writeFile(join(dir, 'config.json'), JSON.stringify(replaced ?? spec, null, 2));
+  return dir;
+}
