@@ -1,6 +1,7 @@
 // The domain XML of a container's VM: a pure function of the validated spec and the runtime's
 // choices. Every value that comes from config.json or a path passes through xml.ts.
 import type { Spec } from '../generated/config.js';
+import { join } from 'node:path';
 import { DOMAIN_NAME, type VmLayout } from './layout.js';
 import type { GuestSize } from './sizing.js';
 import { attr, text } from './xml.js';
@@ -56,7 +57,7 @@ ${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset=
     <filesystem type='mount' accessmode='passthrough'>
       <driver type='virtiofs'/>
       <binary path='${attr(o.virtiofsd, 'virtiofsd')}'/>
-      <source dir='${attr(o.rootfs, '/root/path')}'/>
+      <source dir='${attr(join(o.layout.shares, ROOTFS_TAG), 'rootfs share')}'/>
       <target dir='${ROOTFS_TAG}'/>
     </filesystem>
     <serial type='file'>
@@ -80,6 +81,7 @@ function metadata(spec: Spec, o: DomainOptions): string {
     `    <vmrun:container xmlns:vmrun='${METADATA_NS}'>`,
     `      <vmrun:id>${text(o.id, 'container id')}</vmrun:id>`,
     `      <vmrun:bundle>${text(o.bundle, 'bundle')}</vmrun:bundle>`,
+    `      <vmrun:rootfs>${text(o.rootfs, '/root/path')}</vmrun:rootfs>`,
   ];
   if (spec.hostname !== undefined) {
     lines.push(`      <vmrun:hostname>${text(spec.hostname, '/hostname')}</vmrun:hostname>`);

@@ -14,6 +14,12 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 export interface VmLayout {
   dir: string;
   libvirtRoot: string;
+  /**
+   * Links to the host directories shared with the guest, one per virtiofs tag. The domain
+   * names these links, never the bundle's own paths, which may hold characters (a line break)
+   * that libvirt's schema refuses.
+   */
+  shares: string;
   agentSocket: string;
   controlSocket: string;
   consoleLog: string;
@@ -28,6 +34,7 @@ export function layoutOf(dir: string): VmLayout {
   return {
     dir,
     libvirtRoot: join(dir, 'libvirt'),
+    shares: join(dir, 'shares'),
     agentSocket: join(dir, 'agent.sock'),
     controlSocket: join(dir, 'control.sock'),
     consoleLog: join(dir, 'console.log'),

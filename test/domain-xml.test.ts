@@ -1,0 +1,131 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, test } from 'vitest';
+import type { Spec } from '../src/generated/config.js';
+import { defaultSpec } from '../src/oci/default-spec.js';
+import { domainXml, type DomainOptions } from '../src/vm/domain-xml.js';
+import { MAX_SOCKET_PATH_BYTES, socketPaths, vmLayout } from '../src/vm/layout.js';
+import { GUEST_OVERHEAD_MIB, guestSize } from '../src/vm/sizing.js';
+import { tempDir } from './helpers/cli.js';
+
+const GOLDEN = new URL('./golden/', import.meta.url);
+
+function options(spec: Spec, change: Partial<DomainOptions> = {}): DomainOptions {
+  return {
+    id: 'c1',
+    bundle: '/srv/bundles/c1',
+    rootfs: '/srv/bundles/c1/rootfs',
+    accel: 'tcg',
+    size: guestSize(spec, { cpus: 2, memoryMiB: 24_000 }),
+    layout: vmLayout('/run/vmrun', 'c1'),
+    kernel: '/var/lib/vmrun/guest/vmlinuz',
+    initrd: '/var/lib/vmrun/guest/initrd.img',
+    emulator: '/usr/bin/qemu-system-x86_64',
+    virtiofsd: '/usr/lib/qemu/virtiofsd',
+    ...change,
+  };
+}
+
+/** Compares with test/golden/NAME; UPDATE_GOLDEN=1 rewrites the file instead. */
+async function expectGolden(name: string, xml: string) {
+  const file = new URL(name, GOLDEN);
+  if (process.env.UPDATE_GOLDEN) await writeFile(file, xml);
+  expect(xml).toBe(await readFile(file, 'utf8'));
+}
+
+async function saved(xml: string): Promise<string> {
+  const file = join(await tempDir(), 'domain.xml');
+  await writeFile(file, xml);
+  return file;
+}
+
+/** libvirt's own schema check (virt-xml-validate, from Debian's libvirt-clients). */
+async function virtXmlValidate(xml: string) {
+  return execa('virt-xml-validate', [await saved(xml), 'domain'], { reject: false, all: true });
+}
+
+async function xpath(xml: string, expr: string): Promise<string> {
+  const r = await execa('xmllint', ['--xpath', expr, await saved(xml)], { stripFinalNewline: false });
+  return r.stdout.replace(/\n$/, ''); // xmllint ends what it prints with a newline of its own
+
+}
+
+const HOSTILE = `a<b>&c"d'e\nf\rg\th]]>`;
+
+function hostileSpec(): Spec {
+  const spec = defaultSpec();
+  spec.hostname = HOSTILE;
+  spec.annotations = { [`k${HOSTILE}`]: `v${HOSTILE}`, 'org.example/plain': 'x' };
+  return spec;
+}
+
+describe('domain XML', () => {
+  test('for the default spec matches the golden file and passes virt-xml-validate', async () => {
+    const spec = defaultSpec();
+    const xml = domainXml(spec, options(spec));
+    await expectGolden('default-domain.xml', xml);
+    const r = await virtXmlValidate(xml);
+    expect(r.all).toMatch(/validates/);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test('under KVM asks for a kvm domain with the host CPU', async () => {
+    const spec = defaultSpec();
+    const xml = domainXml(spec, options(spec, { accel: 'kvm' }));
+    await expectGolden('kvm-domain.xml', xml);
+    expect((await virtXmlValidate(xml)).exitCode).toBe(0);
+  });
+
+  test('carries hostile strings intact and stays valid', async () => {
+    const spec = hostileSpec();
+    const bundle = `/srv/b&<'">\n\t/${'x'}`;
+    const xml = domainXml(spec, options(spec, { bundle, rootfs: `${bundle}/rootfs` }));
+    await expectGolden('hostile-domain.xml', xml);
+    expect((await virtXmlValidate(xml)).exitCode).toBe(0);
+    expect(await xpath(xml, 'string(//*[local-name()="hostname"])')).toBe(HOSTILE);
+    expect(await xpath(xml, 'string(//*[local-name()="bundle"])')).toBe(bundle);
+    expect(await xpath(xml, 'string(//*[local-name()="rootfs"])')).toBe(`${bundle}/rootfs`);
+    // The share itself goes through vmrun's link to the rootfs, a path libvirt always accepts.
+    expect(await xpath(xml, 'string(//filesystem/source/@dir)')).toMatch(/^\/run\/vmrun-vm\/[0-9a-f]{12}\/shares\/rootfs$/);
+    expect(await xpath(xml, 'string(//*[local-name()="annotation"][1]/@key)')).toBe(`k${HOSTILE}`);
+    expect(await xpath(xml, 'string(//*[local-name()="annotation"][1])')).toBe(`v${HOSTILE}`);
+  });
+
+  test('refuses a value XML cannot carry, naming its field', () => {
+    const spec = defaultSpec();
+    spec.hostname = 'bell\u0007';
+    expect(() => domainXml(spec, options(spec))).toThrow(/\/hostname: character U\+0007 cannot be passed to libvirt/);
+    spec.hostname = 'ok';
+    spec.annotations = { k: '\ud800' };
+    expect(() => domainXml(spec, options(spec))).toThrow(/\/annotations\/k: character U\+d800/);
+  });
+
+  test('sizes the guest from linux.resources', async () => {
+    const spec = defaultSpec();
+    spec.linux!.resources = { memory: { limit: 512 * 1024 * 1024 }, cpu: { quota: 150_000, period: 100_000 } };
+    const xml = domainXml(spec, options(spec));
+    expect(await xpath(xml, 'string(/domain/memory)')).toBe(String(512 + GUEST_OVERHEAD_MIB));
+    expect(await xpath(xml, 'string(/domain/vcpu)')).toBe('2');
+  });
+});
+
+describe('socket paths', () => {
+  test("fit in sun_path under Docker's root with a 64-character id", () => {
+    const root = '/run/containerd/runc/moby';
+    const id = 'f'.repeat(64);
+    // Where the design must not put them: libvirt's monitor socket under <root>/<id>/ is too long.
+    expect(Buffer.byteLength(join(root, id, 'libvirt/lib/qemu/domain-1-vmrun/monitor.sock'))).toBeGreaterThan(MAX_SOCKET_PATH_BYTES);
+    const paths = socketPaths(vmLayout(root, id));
+    expect(paths.some((p) => p.endsWith('monitor.sock'))).toBe(true);
+    for (const path of paths) expect(Buffer.byteLength(path), path).toBeLessThanOrEqual(MAX_SOCKET_PATH_BYTES);
+  });
+
+  test('do not grow with the id, and differ between containers and roots', () => {
+    const long = vmLayout('/run/vmrun', 'x'.repeat(1024));
+    expect(long.dir).toMatch(/^\/run\/vmrun-vm\/[0-9a-f]{12}$/);
+    const dirs = new Set([vmLayout('/a', 'c1').dir, vmLayout('/a', 'c2').dir, vmLayout('/b', 'c1').dir]);
+    expect(dirs.size).toBe(3);
+    expect(vmLayout('/a/../a', 'c1').dir).toBe(vmLayout('/a', 'c1').dir);
+  });
+});
