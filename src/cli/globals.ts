@@ -9,6 +9,8 @@ export interface GlobalOptions {
   logFormat: LogFormat;
   debug: boolean;
   systemdCgroup: boolean;
+  /** auto, kvm or tcg; VMRUN_ACCEL when absent. */
+  accel?: string;
 }
 
 export const DEFAULT_ROOT = '/run/vmrun';

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { SPEC_VERSION, VMRUN_VERSION } from '../version.js';
 import { DEFAULT_ROOT } from './globals.js';
 import * as list from './verbs/list.js';
+import * as setup from './verbs/setup.js';
 import * as spec from './verbs/spec.js';
 import * as state from './verbs/state.js';
 import * as validate from './verbs/validate.js';
@@ -16,9 +17,10 @@ export function program(): Command {
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
     .option('--debug', 'log debug messages', false)
     .option('--systemd-cgroup', 'accepted for runc compatibility', false)
+    .option('--accel <auto|kvm|tcg>', 'accelerator for new VMs (default: VMRUN_ACCEL, else auto)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [spec, validate, state, list]) verb.register(program);
+  for (const verb of [spec, validate, state, list, setup]) verb.register(program);
   return program;
 }
 

@@ -1,17 +1,16 @@
 // The domain XML of a container's VM: a pure function of the validated spec and the runtime's
 // choices. Every value that comes from config.json or a path passes through xml.ts.
 import type { Spec } from '../generated/config.js';
+import { AGENT_PORT } from '../agent/channel.js';
+import type { Accel } from '../host/accel.js';
 import { join } from 'node:path';
 import { DOMAIN_NAME, type VmLayout } from './layout.js';
 import type { GuestSize } from './sizing.js';
 import { attr, text } from './xml.js';
 
-/** The virtiofs tag of the rootfs share, and the virtio-serial port name of the agent. */
+/** The virtiofs tag of the rootfs share. */
 export const ROOTFS_TAG = 'rootfs';
-export const AGENT_PORT = 'vmrun.agent';
 const METADATA_NS = 'https://vmrun.dev/xmlns/container/1';
-
-export type Accel = 'kvm' | 'tcg';
 
 export interface DomainOptions {
   id: string;

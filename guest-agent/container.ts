@@ -1,0 +1,107 @@
+// The container's process in the guest: made by vmrun-exec at `create` (in the container's root,
+// program found, waiting), let go at `start`, its stdio relayed to the agent channel, its end
+// reported only after its output.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
+import { makeStdioFifos } from './fifos.js';
+
+export const VMRUN_EXEC = '/bin/vmrun-exec';
+const FIFO_DIR = '/run/vmrun';
+
+export interface StreamSource {
+  readableStream(id: number): Readable;
+  writableStream(id: number): Writable;
+}
+
+export interface Exit {
+  status: number;
+  signal?: number;
+}
+
+export class ContainerProcess {
+  private readonly statusLines: AsyncIterator<string>;
+  /** Resolves once the process has ended and all its output has been sent. */
+  readonly exited: Promise<Exit>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    outputDone: Promise<unknown>,
+  ) {
+    this.statusLines = lines(child.stdio[3] as Readable);
+    this.exited = (async () => {
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      await outputDone;
+      const signum = signal ? constants.signals[signal] : undefined;
+      return signum ? { status: 128 + signum, signal: signum } : { status: code ?? 255 };
+    })();
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /**
+   * Creates the process in `root` up to the moment before it execs; resolves once vmrun-exec
+   * has entered the root and found the program, rejects with what it reported otherwise.
+   */
+  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource): Promise<ContainerProcess> {
+    const fifos = makeStdioFifos(FIFO_DIR, name, {
+      stdin: stdio.stdin !== undefined,
+      stdout: stdio.stdout !== undefined,
+      stderr: stdio.stderr !== undefined,
+    });
+    const args = ['--status-fd', '3', '--start-fd', '4', '--root', root, '--cwd', spec.cwd,
+      '--uid', String(spec.user.uid), '--gid', String(spec.user.gid), '--', ...spec.args];
+    const child = spawn(VMRUN_EXEC, args, {
+      stdio: [...fifos.child, 'pipe', 'pipe'],
+      env: Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+    });
+    fifos.closeChildEnds();
+    if (fifos.stdin && stdio.stdin !== undefined) channel.readableStream(stdio.stdin).pipe(fifos.stdin);
+    const outputs = (['stdout', 'stderr'] as const).map((s) => {
+      const from = fifos[s];
+      const id = stdio[s];
+      if (!from || id === undefined) return Promise.resolve();
+      const to = channel.writableStream(id);
+      from.pipe(to);
+      return finished(to);
+    });
+    const proc = new ContainerProcess(child, Promise.all(outputs));
+    const status = await proc.nextStatus();
+    if (status !== 'ok') throw new Error(status ?? `${VMRUN_EXEC} ended before it was ready`);
+    return proc;
+  }
+
+  /** Lets the process exec its program; resolves once it has, rejects if exec failed. */
+  async start(): Promise<void> {
+    (this.child.stdio[4] as Writable).end('x');
+    // EOF on the close-on-exec status fd, with no error before it, means the exec happened.
+    const status = await this.nextStatus();
+    if (status !== undefined) throw new Error(status);
+  }
+
+  signal(signal: number): void {
+    process.kill(this.pid, signal);
+  }
+
+  /** vmrun-exec's next report: "ok", what failed, or undefined at EOF. */
+  private async nextStatus(): Promise<string | undefined> {
+    const line = await this.statusLines.next();
+    return line.done ? undefined : line.value.replace(/^error /, '');
+  }
+}
+
+async function* lines(stream: Readable): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of stream.setEncoding('utf8')) {
+    rest += chunk;
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// vmrun's agent: PID 1's only job in the guest after init.sh. It serves the host over the
+// virtio-serial port: prepares the container at `create`, starts it, signals it, and reports
+// its exit after its output.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
+import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
+import { ContainerProcess } from './container.js';
+import { findPort, openPort } from './fd-socket.js';
+import { CONTAINER_ROOT, mountScript } from './mounts.js';
+
+const SOFTWARE = 'vmrun-agent';
+const run = promisify(execFile);
+const log = (msg: string) => process.stderr.write(`vmrun-agent: ${msg}\n`);
+
+class Agent {
+  private channel?: AgentChannel;
+  private container?: ContainerProcess;
+  /** An exit that happened while no host was connected, sent on the next connection. */
+  private unsentExit?: ExitEvent;
+
+  async serve(channel: AgentChannel): Promise<void> {
+    this.channel = channel;
+    channel.on('request', (r: Request) => {
+      this.handle(r).then(
+        (result) => channel.respond(r.id, result),
+        (e: Error) => channel.respond(r.id, e),
+      );
+    });
+    channel.on('error', (e: Error) => log(e.message));
+    await channel.hello(SOFTWARE);
+    if (this.unsentExit) this.report(this.unsentExit);
+  }
+
+  private async handle(r: Request): Promise<Record<string, unknown> | undefined> {
+    switch (r.op) {
+      case 'create': {
+        if (this.container) throw new Error('the container exists already');
+        const { plan, stdio } = r;
+        await run('/bin/busybox', ['sh', '-c', mountScript(plan)]).catch((e: { stderr?: string }) => {
+          throw new Error(`mounting the container's filesystems failed: ${e.stderr?.trim() || String(e)}`);
+        });
+        if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
+        if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
+        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!);
+        this.container = container;
+        void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
+        return { pid: container.pid };
+      }
+      case 'start':
+        await this.need().start();
+        return undefined;
+      case 'signal':
+        if (r.all) for (const pid of containerPids()) signalQuietly(pid, r.signal);
+        else this.need().signal(r.signal);
+        return undefined;
+      case 'ps':
+        return { pids: containerPids() };
+      case 'shutdown':
+        await run('/bin/busybox', ['sync']);
+        void run('/bin/busybox', ['poweroff', '-f']);
+        return undefined;
+      default:
+        throw new Error(`${r.op} is not supported by this agent`);
+    }
+  }
+
+  private need(): ContainerProcess {
+    if (!this.container) throw new Error('no container has been created');
+    return this.container;
+  }
+
+  private report(exit: ExitEvent): void {
+    try {
+      this.channel!.send(exit);
+      this.unsentExit = undefined;
+    } catch {
+      this.unsentExit = exit;
+    }
+  }
+}
+
+/** Every process of the guest but the agent, its kernel threads and the agent's own helpers. */
+function containerPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (pid !== 2 && ppid !== 2) pids.push(pid);
+    } catch {
+      // it ended while we looked
+    }
+  }
+  return pids;
+}
+
+function signalQuietly(pid: number, signal: number): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // it ended already
+  }
+}
+
+async function main(): Promise<void> {
+  const path = findPort(AGENT_PORT);
+  if (!path) throw new Error(`no virtio-serial port named ${AGENT_PORT}`);
+  const agent = new Agent();
+  // Until the host connects the port reads as EOF: reopen it until a hello comes back, and again
+  // whenever the host goes away.
+  for (;;) {
+    const channel = new AgentChannel(openPort(path));
+    const closed = new Promise((resolve) => channel.once('close', resolve));
+    await agent.serve(channel).catch(() => undefined);
+    await closed;
+    await sleep(20);
+  }
+}
+
+main().catch((e: Error) => {
+  log(`fatal: ${e.stack ?? e.message}`);
+  process.exit(1);
+});

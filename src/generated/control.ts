@@ -1,0 +1,27 @@
+// Generated from schemas/control.schema.json by `npm run gen`. Do not edit.
+
+/**
+ * One line of JSON on a monitor's control socket: a verb's request, or the monitor's answer to it.
+ */
+export type ControlMessage = ControlRequest | ControlResponse;
+export type ControlRequest =
+  | {
+      op: 'start';
+    }
+  | {
+      op: 'kill';
+      signal: number;
+      all?: boolean;
+    }
+  | {
+      op: 'destroy';
+    };
+
+export interface ControlResponse {
+  ok: boolean;
+  result?: {};
+  error?: {
+    code: string;
+    message: string;
+  };
+}

@@ -1,0 +1,99 @@
+// The guest assets (kernel and initramfs), built once per host into the cache and rebuilt only
+// when something they are made of changes: the kernel package, busybox, node, the agent, init.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { execa } from 'execa';
+import { VmrunError } from '../errors.js';
+import type { Progress } from '../host/progress.js';
+import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
+import { cachedKernel, currentKernelPackage, fetchKernel, type GuestKernel } from './kernel.js';
+import { buildTree, NODE_FLAGS, packTree } from './initramfs.js';
+
+export interface GuestAssets {
+  kernel: string;
+  initrd: string;
+  /** What they were built from, for `setup --check` and logs. */
+  kernelPackage: string;
+  key: string;
+}
+
+const CURRENT = 'guest.json';
+
+/** The assets `vmrun setup` last made ready, as create uses them. */
+export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
+  try {
+    const assets = JSON.parse(await readFile(join(cacheDir, CURRENT), 'utf8')) as GuestAssets;
+    await Promise.all([stat(assets.kernel), stat(assets.initrd)]);
+    return assets;
+  } catch {
+    throw new VmrunError('InvalidState', `the guest kernel and initramfs are missing from ${cacheDir}: run \`vmrun setup\``);
+  }
+}
+
+export interface AssetPlan {
+  kernelPackage: string;
+  kernel?: GuestKernel;
+  key: string;
+  /** Undefined when assets for this key are not built yet. */
+  built?: GuestAssets;
+}
+
+/** What the assets would be made of now, and whether they exist. Changes nothing. */
+export async function planAssets(cacheDir: string): Promise<AssetPlan> {
+  const kernelPackage = await currentKernelPackage();
+  if (!kernelPackage) {
+    throw new VmrunError('InvalidState', 'apt knows no linux-image-cloud-amd64 package: run `apt-get update`');
+  }
+  const kernel = await cachedKernel(cacheDir, kernelPackage);
+  const key = await inputsKey(kernelPackage);
+  const initrd = join(cacheDir, 'guest', key, 'initrd.img');
+  const built = kernel && (await stat(initrd).then(() => true, () => false))
+    ? { kernel: kernel.vmlinuz, initrd, kernelPackage, key }
+    : undefined;
+  return { kernelPackage, kernel, key, built };
+}
+
+export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: Progress): Promise<GuestAssets> {
+  const kernel = plan.kernel ?? (await fetchKernel(cacheDir, plan.kernelPackage, progress));
+  let assets = plan.built;
+  if (!assets) {
+    progress.step('building the guest initramfs (busybox, kernel modules, node, the agent)');
+    const guestDir = join(cacheDir, 'guest');
+    await mkdir(guestDir, { recursive: true });
+    const work = await mkdtemp(join(guestDir, '.work-'));
+    try {
+      await buildTree(join(work, 'tree'), kernel);
+      await mkdir(join(work, 'out'));
+      await packTree(join(work, 'tree'), join(work, 'out', 'initrd.img'));
+      await rm(join(guestDir, plan.key), { recursive: true, force: true });
+      await rename(join(work, 'out'), join(guestDir, plan.key));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+    assets = { kernel: kernel.vmlinuz, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
+  }
+  await writeFile(join(cacheDir, `${CURRENT}.tmp`), JSON.stringify(assets, null, 2) + '\n');
+  await rename(join(cacheDir, `${CURRENT}.tmp`), join(cacheDir, CURRENT));
+  return assets;
+}
+
+/** A digest of everything the initramfs is made of. */
+async function inputsKey(kernelPackage: string): Promise<string> {
+  const hash = createHash('sha256');
+  const busybox = await execa('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { reject: false });
+  const node = await stat(process.execPath);
+  hash.update([kernelPackage, busybox.stdout, process.version, node.size, node.mtimeMs, NODE_FLAGS.join(' ')].join('\n'));
+  for (const dir of [join(DIST_DIR, 'guest-agent'), join(DIST_DIR, 'src'), GUEST_AGENT_SOURCES]) {
+    for (const file of await filesUnder(dir)) {
+      if (file.endsWith('.map')) continue;
+      hash.update(`\n${relative(dir, file)}\n`).update(await readFile(file));
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+}

@@ -1,0 +1,62 @@
+// The guest's initramfs: busybox, the kernel modules, Node.js and the agent, vmrun-exec, and
+// init.sh as /init. Node runs from the initramfs because reading its 90 MB through virtiofs
+// under TCG is slower than unpacking it at boot (docs/architecture.md, "Guest").
+import { chmod, copyFile, cp, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { DIST_DIR, GUEST_AGENT_SOURCES, PACKAGE_ROOT } from '../paths.js';
+import { GUEST_MODULES, type GuestKernel } from './kernel.js';
+
+export const BUSYBOX = '/bin/busybox';
+/** Node's flags in the guest: a smaller young generation starts faster in a small VM. */
+export const NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/** Fills `tree` with the initramfs's files. */
+export async function buildTree(tree: string, kernel: GuestKernel): Promise<void> {
+  for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'run', 'tmp', 'lib/modules', 'agent']) {
+    await mkdir(join(tree, d), { recursive: true });
+  }
+  await copyFile(BUSYBOX, join(tree, 'bin/busybox'));
+  const applets = (await execa(BUSYBOX, ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+  await Promise.all(applets.map((a) => symlink('busybox', join(tree, 'bin', a))));
+  await execa('mknod', ['-m', '600', join(tree, 'dev/console'), 'c', '5', '1']);
+
+  const modules = (await readdir(kernel.modules)).map((f) => f.replace(/\.ko$/, ''));
+  const order = GUEST_MODULES.filter((m) => modules.includes(m));
+  for (const m of order) await copyFile(join(kernel.modules, `${m}.ko`), join(tree, 'lib/modules', `${m}.ko`));
+  await writeFile(join(tree, 'lib/modules/order'), order.join('\n') + '\n');
+
+  await copyNode(tree);
+  await copyAgent(join(tree, 'agent'));
+  await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), join(GUEST_AGENT_SOURCES, 'vmrun-exec.c')]);
+  await copyFile(join(GUEST_AGENT_SOURCES, 'init.sh'), join(tree, 'init'));
+  await chmod(join(tree, 'init'), 0o755);
+}
+
+/** Packs the tree as a newc cpio archive owned by root. */
+export async function packTree(tree: string, out: string): Promise<void> {
+  await execa('sh', ['-c', 'find . -print0 | cpio --null --quiet -o -H newc -R 0:0 > "$0"', out], { cwd: tree });
+}
+
+/** The node binary running vmrun, without its debug symbols, and the libraries it loads. */
+async function copyNode(tree: string): Promise<void> {
+  const node = join(tree, 'usr/bin/node');
+  await execa('objcopy', ['--strip-debug', process.execPath, node]);
+  const ldd = (await execa('ldd', [process.execPath])).stdout;
+  for (const lib of ldd.match(/\/\S+/g) ?? []) {
+    await mkdir(join(tree, dirname(lib)), { recursive: true });
+    await copyFile(lib, join(tree, lib));
+  }
+}
+
+/** The agent as built in dist/, with the one npm runtime file its validators import. */
+async function copyAgent(agent: string): Promise<void> {
+  const notMaps = (src: string) => !src.endsWith('.map');
+  await cp(join(DIST_DIR, 'guest-agent'), join(agent, 'guest-agent'), { recursive: true, filter: notMaps });
+  await cp(join(DIST_DIR, 'src'), join(agent, 'src'), { recursive: true, filter: notMaps });
+  const ajv = join(PACKAGE_ROOT, 'node_modules/ajv');
+  await cp(join(ajv, 'dist/runtime'), join(agent, 'node_modules/ajv/dist/runtime'), { recursive: true, filter: notMaps });
+  await copyFile(join(ajv, 'package.json'), join(agent, 'node_modules/ajv/package.json'));
+  await writeFile(join(agent, 'package.json'), '{ "type": "module" }\n');
+  await writeFile(join(agent, 'node-flags'), NODE_FLAGS.join(' ') + '\n');
+}

@@ -1,0 +1,81 @@
+// The guest kernel: Debian's cloud kernel package, unpacked once per package version into the
+// host-wide cache with just the modules the guest loads.
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Progress } from '../host/progress.js';
+
+/** The modules the guest's init loads, in this order (each needs the ones before it). */
+export const GUEST_MODULES = [
+  'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
+  'virtio_console', 'fuse', 'virtiofs', 'overlay',
+];
+
+const META_PACKAGE = 'linux-image-cloud-amd64';
+
+export interface GuestKernel {
+  /** Debian package name, such as linux-image-6.1.0-56-cloud-amd64. */
+  package: string;
+  /** The kernel release, such as 6.1.0-56-cloud-amd64. */
+  release: string;
+  vmlinuz: string;
+  /** A folder of NAME.ko for each of GUEST_MODULES that is not built in. */
+  modules: string;
+}
+
+/** The kernel package Debian's meta package names now, or undefined when apt knows none. */
+export async function currentKernelPackage(): Promise<string | undefined> {
+  const r = await execa('apt-cache', ['show', '--no-all-versions', META_PACKAGE], { reject: false });
+  return /^Depends:.*?\b(linux-image-[\w.+-]+-cloud-amd64)\b/m.exec(r.stdout)?.[1];
+}
+
+export function kernelDir(cacheDir: string, pkg: string): string {
+  return join(cacheDir, 'kernel', pkg);
+}
+
+/** The cached kernel of that package, if it is complete. */
+export async function cachedKernel(cacheDir: string, pkg: string): Promise<GuestKernel | undefined> {
+  try {
+    return JSON.parse(await readFile(join(kernelDir(cacheDir, pkg), 'kernel.json'), 'utf8')) as GuestKernel;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function fetchKernel(cacheDir: string, pkg: string, progress: Progress): Promise<GuestKernel> {
+  const dir = kernelDir(cacheDir, pkg);
+  await mkdir(join(cacheDir, 'kernel'), { recursive: true });
+  const work = await mkdtemp(join(cacheDir, 'kernel', '.work-'));
+  try {
+    progress.step(`downloading the guest kernel ${pkg}`);
+    // As root into a folder the _apt user cannot enter: say so, or apt warns about its sandbox.
+    await execa('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', pkg], { cwd: work, stdout: progress.stream, stderr: progress.stream });
+    const deb = (await readdir(work)).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${work}`);
+    progress.step(`unpacking ${deb}`);
+    const root = join(work, 'root');
+    await execa('dpkg-deb', ['-x', join(work, deb), root]);
+    const release = pkg.replace(/^linux-image-/, '');
+    // The package carries no modules.dep; modinfo needs one to find the modules.
+    await execa('depmod', ['-b', root, release]);
+
+    const out = join(work, 'out');
+    const modules = join(out, 'modules');
+    await mkdir(modules, { recursive: true });
+    const vmlinuz = join(out, 'vmlinuz');
+    await copyFile(join(root, 'boot', `vmlinuz-${release}`), vmlinuz);
+    for (const name of GUEST_MODULES) {
+      const path = (await execa('modinfo', ['-b', root, '-k', release, '-n', name])).stdout.trim();
+      if (path === '(builtin)') continue;
+      if (!path.endsWith('.ko')) throw new Error(`module ${name} of ${pkg} is ${path}, which busybox insmod cannot load`);
+      await copyFile(path, join(modules, `${name}.ko`));
+    }
+    const kernel: GuestKernel = { package: pkg, release, vmlinuz: join(dir, 'vmlinuz'), modules: join(dir, 'modules') };
+    await writeFile(join(out, 'kernel.json'), JSON.stringify(kernel, null, 2) + '\n');
+    await rm(dir, { recursive: true, force: true });
+    await rename(out, dir);
+    return kernel;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

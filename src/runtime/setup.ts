@@ -1,0 +1,67 @@
+// `vmrun setup`: everything a fresh Debian host needs before its first container, idempotent.
+// `--check` changes nothing and says what is missing.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { execa } from 'execa';
+import { buildAssets, planAssets } from '../guest/assets.js';
+import type { AccelChoice } from '../host/accel.js';
+import {
+  addSystemUser,
+  HOST_PACKAGES,
+  installPackages,
+  LIBVIRT_USER,
+  missingPackages,
+  userExists,
+} from '../host/packages.js';
+import type { Progress } from '../host/progress.js';
+import { capabilitiesCache, EMULATOR, keepCapabilities, prepareRoot } from '../vm/libvirt.js';
+import { embedUri } from '../vm/virsh.js';
+
+export interface SetupReport {
+  /** What is missing (with --check) or was missing and is now done. */
+  missing: string[];
+  accel: AccelChoice;
+}
+
+export async function setup(cacheDir: string, accel: AccelChoice, progress: Progress, check: boolean): Promise<SetupReport> {
+  const missing: string[] = [];
+  const packages = await missingPackages(HOST_PACKAGES);
+  if (packages.length > 0) {
+    missing.push(`Debian packages: ${packages.join(' ')}`);
+    if (check) return { missing: [...missing, 'the guest kernel, initramfs and QEMU capabilities (after the packages)'], accel };
+    await installPackages(packages, progress);
+  }
+  if (!(await userExists(LIBVIRT_USER))) {
+    missing.push(`the system account ${LIBVIRT_USER}`);
+    if (!check) await addSystemUser(LIBVIRT_USER, progress);
+  }
+
+  const plan = await planAssets(cacheDir);
+  if (!plan.kernel) missing.push(`the guest kernel ${plan.kernelPackage}`);
+  if (!plan.built) missing.push(`the guest initramfs ${plan.key}`);
+  if (!check) {
+    const assets = await buildAssets(cacheDir, plan, progress);
+    progress.step(`guest assets ready: ${assets.kernel}, ${assets.initrd}`);
+  }
+
+  const caps = await capabilitiesCache(cacheDir);
+  if ((await readdir(caps).catch(() => [])).length === 0) {
+    missing.push(`QEMU's capabilities for libvirt (${caps})`);
+    if (!check) await probeCapabilities(caps, progress);
+  }
+  return { missing, accel };
+}
+
+/** Lets libvirt probe QEMU once in a scratch root, and keeps the result for every container. */
+async function probeCapabilities(caps: string, progress: Progress): Promise<void> {
+  progress.step("probing QEMU's capabilities for libvirt (once per QEMU and libvirt version)");
+  const root = await mkdtemp('/tmp/vmrun-probe-');
+  try {
+    await prepareRoot(root, caps);
+    await execa('virsh', ['-q', '-c', embedUri(root), 'domcapabilities', '--emulatorbin', EMULATOR, '--virttype', 'qemu'], {
+      stdout: 'ignore',
+    });
+    await keepCapabilities(root, caps);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
