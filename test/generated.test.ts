@@ -6,7 +6,7 @@ import { generatedDir, render } from '../bin/gen-from-schemas.mjs';
 
 test('src/generated matches the schemas (run `npm run gen` after changing one)', async () => {
   const rendered: Map<string, string> = await render();
-  expect([...rendered.keys()].sort()).toEqual(['agent-protocol.ts', 'config.ts', 'container-record.ts', 'state.ts', 'validators.ts']);
+  expect([...rendered.keys()].sort()).toEqual(['agent-protocol.ts', 'config.ts', 'container-record.ts', 'control.ts', 'state.ts', 'validators.ts']);
   for (const [name, text] of rendered) {
     expect(await readFile(join(generatedDir, name), 'utf8'), name).toBe(text);
   }
