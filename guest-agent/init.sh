@@ -9,5 +9,8 @@
 for m in $(/bin/busybox cat /lib/modules/order); do
   /bin/busybox insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >&2
 done
+export PATH=/bin:/usr/bin
 /bin/busybox mkdir -p /run/vmrun
+# The guest's clock when node starts: with the agent's own start, the boot's breakdown.
+read -r up _ < /proc/uptime && echo "$up" > /run/vmrun/node-exec-uptime
 exec /usr/bin/node $(/bin/busybox cat /agent/node-flags) /agent/guest-agent/main.js

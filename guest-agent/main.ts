@@ -12,6 +12,12 @@ import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountScript } from './mounts.js';
 
 const SOFTWARE = 'vmrun-agent';
+const uptime = (text: string) => Number(text.split(' ')[0]);
+/** Seconds since the guest kernel started: when init started node, and when the agent began. */
+const boot = {
+  nodeExec: uptime(readFileSync('/run/vmrun/node-exec-uptime', 'utf8')),
+  agentStart: uptime(readFileSync('/proc/uptime', 'utf8')),
+};
 const run = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`vmrun-agent: ${msg}\n`);
 
@@ -47,7 +53,7 @@ class Agent {
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!);
         this.container = container;
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
-        return { pid: container.pid };
+        return { pid: container.pid, boot: { ...boot, created: uptime(readFileSync('/proc/uptime', 'utf8')) } };
       }
       case 'start':
         await this.need().start();

@@ -5,6 +5,7 @@ import type { AgentMessage } from './generated/agent-protocol.js';
 import type { Spec } from './generated/config.js';
 import type { ContainerRecord } from './generated/container-record.js';
 import type { ContainerState } from './generated/state.js';
+import type { ControlMessage } from './generated/control.js';
 import * as compiled from './generated/validators.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
@@ -41,3 +42,4 @@ export const checkSpec = checker<Spec>(compiled.validateSpec);
 export const checkState = checker<ContainerState>(compiled.validateContainerState);
 export const checkRecord = checker<ContainerRecord>(compiled.validateContainerRecord);
 export const checkAgentMessage = checker<AgentMessage>(compiled.validateAgentMessage);
+export const checkControlMessage = checker<ControlMessage>(compiled.validateControlMessage);

@@ -87,7 +87,7 @@ describe('domain XML', () => {
     expect(await xpath(xml, 'string(//*[local-name()="bundle"])')).toBe(bundle);
     expect(await xpath(xml, 'string(//*[local-name()="rootfs"])')).toBe(`${bundle}/rootfs`);
     // The share itself goes through vmrun's link to the rootfs, a path libvirt always accepts.
-    expect(await xpath(xml, 'string(//filesystem/source/@dir)')).toMatch(/^\/run\/vmrun-vm\/[0-9a-f]{12}\/shares\/rootfs$/);
+    expect(await xpath(xml, 'string(//filesystem/source/@dir)')).toMatch(/^\/run\/vmrun-vm\/[0-9a-f]{12}\/shares\/rootfs\/$/);
     expect(await xpath(xml, 'string(//*[local-name()="annotation"][1]/@key)')).toBe(`k${HOSTILE}`);
     expect(await xpath(xml, 'string(//*[local-name()="annotation"][1])')).toBe(`v${HOSTILE}`);
   });

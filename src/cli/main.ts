@@ -2,7 +2,12 @@
 import { Command, Option } from 'commander';
 import { SPEC_VERSION, VMRUN_VERSION } from '../version.js';
 import { DEFAULT_ROOT } from './globals.js';
+import * as create from './verbs/create.js';
+import * as del from './verbs/delete.js';
+import * as kill from './verbs/kill.js';
 import * as list from './verbs/list.js';
+import * as run from './verbs/run.js';
+import * as start from './verbs/start.js';
 import * as setup from './verbs/setup.js';
 import * as spec from './verbs/spec.js';
 import * as state from './verbs/state.js';
@@ -20,7 +25,7 @@ export function program(): Command {
     .option('--accel <auto|kvm|tcg>', 'accelerator for new VMs (default: VMRUN_ACCEL, else auto)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [spec, validate, state, list, setup]) verb.register(program);
+  for (const verb of [create, start, state, kill, del, run, list, spec, validate, setup]) verb.register(program);
   return program;
 }
 

@@ -1,0 +1,215 @@
+// The monitor: one host process per container that owns its VM for the VM's whole life. It holds
+// the libvirt root open, speaks to the agent, relays the container's stdio (its own fds 0-2),
+// forwards the signals it gets, answers verbs on its control socket, and exits with the
+// container's exit status once the output is out and the VM is gone.
+import { once } from 'node:events';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { connect, type Server, type Socket } from 'node:net';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentChannel } from '../agent/channel.js';
+import { VmrunError } from '../errors.js';
+import type { Event } from '../generated/agent-protocol.js';
+import type { ContainerRecord } from '../generated/container-record.js';
+import type { ControlRequest } from '../generated/control.js';
+import { readyAssets } from '../guest/assets.js';
+import type { AccelChoice } from '../host/accel.js';
+import { hostLimits } from '../host/limits.js';
+import { hostProcess } from '../host/process.js';
+import type { Logger } from '../log.js';
+import { loadBundle } from '../oci/bundle.js';
+import { guestPlan } from '../oci/guest-plan.js';
+import type { StateStore } from '../state/store.js';
+import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
+import { layoutOf, type VmLayout } from '../vm/layout.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { guestSize } from '../vm/sizing.js';
+import { flushed, inputFrom, outputTo } from './host-stdio.js';
+import { serveControl } from './control.js';
+
+export interface MonitorOptions {
+  store: StateStore;
+  id: string;
+  accel: AccelChoice;
+  cacheDir: string;
+  log: Logger;
+}
+
+/** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
+const BOOT_TIMEOUT_MS = 120_000;
+const STDIN = 1;
+const STDOUT = 2;
+const STDERR = 3;
+
+/** Signals the monitor passes on to the container's process, as runc's init forwarding does. */
+const FORWARDED: NodeJS.Signals[] = [
+  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM', 'SIGCONT', 'SIGTSTP',
+  'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGWINCH',
+];
+
+export class Monitor {
+  private channel?: AgentChannel;
+  private control?: Server;
+  private outputs: Promise<void>[] = [];
+  private stopping?: Promise<number>;
+  readonly done: Promise<number>;
+  private finish!: (status: number) => void;
+
+  private constructor(
+    private readonly o: MonitorOptions,
+    private record: ContainerRecord,
+    private readonly layout: VmLayout,
+    private readonly driver: EmbeddedDriver,
+  ) {
+    this.done = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /** Boots the VM and creates the container in it; on failure, leaves no VM behind. */
+  static async create(o: MonitorOptions): Promise<Monitor> {
+    const record = await o.store.load(o.id);
+    const layout = layoutOf(record.vmDir);
+    const bundle = await loadBundle(record.bundle);
+    const assets = await readyAssets(o.cacheDir);
+    const size = guestSize(bundle.spec, hostLimits());
+    for (const reason of size.reasons) o.log.debug(reason);
+    const { plan, ignored } = guestPlan(bundle.spec);
+    for (const what of ignored) o.log.warn(`not yet honoured: ${what}`);
+
+    await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
+    await mkdir(layout.shares, { recursive: true, mode: 0o700 });
+    await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
+    const caps = await capabilitiesCache(o.cacheDir);
+    const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
+    const xmlFile = join(layout.dir, 'domain.xml');
+    await writeFile(xmlFile, domainXml(bundle.spec, {
+      id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
+      kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
+    }));
+
+    o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
+    const driver = EmbeddedDriver.open(layout.libvirtRoot);
+    const monitor = new Monitor(o, record, layout, driver);
+    try {
+      const t0 = Date.now();
+      await driver.createDomain(xmlFile);
+      const tCreated = Date.now();
+      const procs = await vmProcesses(layout.libvirtRoot);
+      await monitor.update({ monitor: hostProcess(process.pid), accel: o.accel.accel, ...procs });
+      if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
+
+      const channel = await monitor.connectAgent();
+      const tHello = Date.now();
+      monitor.relayStdio(channel);
+      const result = (await channel.request({ op: 'create', plan, stdio: { stdin: STDIN, stdout: STDOUT, stderr: STDERR } })) as { boot?: unknown } | undefined;
+      o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
+      monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
+      for (const signal of FORWARDED) process.on(signal, () => void monitor.forward(signal));
+      await monitor.update({ phase: 'created' });
+      return monitor;
+    } catch (e) {
+      await monitor.teardown();
+      throw e;
+    }
+  }
+
+  private async connectAgent(): Promise<AgentChannel> {
+    const deadline = Date.now() + BOOT_TIMEOUT_MS;
+    let socket: Socket | undefined;
+    // QEMU makes the socket a moment after `create` returns.
+    while (!socket) {
+      try {
+        const s = connect(this.layout.agentSocket);
+        await once(s, 'connect');
+        socket = s;
+      } catch {
+        if (Date.now() > deadline) throw this.bootFailed('its agent socket never appeared');
+        await sleep(10);
+      }
+    }
+    const channel = new AgentChannel(socket);
+    this.channel = channel;
+    channel.on('error', (e: Error) => this.o.log.warn(`agent channel: ${e.message}`));
+    channel.on('message', (m: Event) => {
+      if (m.event === 'log') this.o.log[m.level](`guest: ${m.msg}`);
+      else if (m.process === 'init') void this.stop(m.status, 'the container exited');
+    });
+    channel.on('close', () => void this.stop(255, 'the VM ended without reporting the exit status'));
+    const hello = channel.hello('vmrun-monitor');
+    const timeout = sleep(Math.max(0, deadline - Date.now())).then(() => {
+      throw this.bootFailed(`the guest did not answer within ${BOOT_TIMEOUT_MS / 1000} s`);
+    });
+    await Promise.race([hello, timeout]);
+    return channel;
+  }
+
+  private bootFailed(why: string): VmrunError {
+    return new VmrunError('InvalidState', `the container's VM did not start: ${why}; its console is in ${this.layout.consoleLog}`);
+  }
+
+  private relayStdio(channel: AgentChannel): void {
+    inputFrom(0).pipe(channel.writableStream(STDIN));
+    for (const [fd, stream] of [[1, STDOUT], [2, STDERR]] as const) {
+      const to = outputTo(fd);
+      const from = channel.readableStream(stream);
+      from.pipe(to, { end: false });
+      this.outputs.push(once(from, 'end').then(() => flushed(to), () => undefined));
+    }
+  }
+
+  private async handle(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
+    const channel = this.channel!;
+    switch (r.op) {
+      case 'start':
+        if (this.record.phase !== 'created') throw new VmrunError('InvalidState', `cannot start a container that is ${this.record.phase}`);
+        await channel.request({ op: 'start' });
+        await this.update({ phase: 'running' });
+        return undefined;
+      case 'kill':
+        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
+        await channel.request({ op: 'signal', process: 'init', signal: r.signal, all: r.all ?? false });
+        return undefined;
+      case 'destroy':
+        void this.stop(137, 'destroyed');
+        return undefined;
+    }
+  }
+
+  private async forward(signal: NodeJS.Signals): Promise<void> {
+    await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals[signal] }).catch(() => undefined);
+  }
+
+  /** Ends the container once: its output out, the VM gone, the record stopped, then the status. */
+  private stop(status: number, why: string): Promise<number> {
+    this.stopping ??= (async () => {
+      this.o.log.info({ status }, `stopping: ${why}`);
+      if (why !== 'destroyed') await Promise.all(this.outputs);
+      await this.update({ phase: 'stopped', exitStatus: status });
+      await this.teardown();
+      this.finish(status);
+      return status;
+    })();
+    return this.stopping;
+  }
+
+  /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
+  private async teardown(): Promise<void> {
+    this.control?.close();
+    await rm(this.layout.controlSocket, { force: true });
+    this.channel?.close();
+    await this.driver.destroyDomain();
+    await this.driver.close();
+    const procs = [this.record.qemu, ...(this.record.virtiofsd ?? [])].filter((p) => p !== undefined);
+    for (const p of procs) {
+      if (!(await waitGone(p, 5_000))) {
+        this.o.log.warn({ pid: p.pid }, 'still running after destroy: killing it');
+        process.kill(p.pid, 'SIGKILL');
+      }
+    }
+  }
+
+  private async update(change: Partial<ContainerRecord>): Promise<void> {
+    this.record = { ...this.record, ...change };
+    await this.o.store.save(this.record);
+  }
+}

@@ -1,0 +1,107 @@
+// `vmrun create`: check the bundle, record the container, and start its monitor, which boots
+// the VM and creates the container's process in it. Returns once the container is created.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { VmrunError, type ErrorCode } from '../errors.js';
+import { readyAssets } from '../guest/assets.js';
+import type { AccelChoice } from '../host/accel.js';
+import type { LogFormat } from '../log.js';
+import type { MonitorArgs } from '../monitor/main.js';
+import { loadBundle } from '../oci/bundle.js';
+import { DIST_DIR } from '../paths.js';
+import { checkContainerId } from '../state/id.js';
+import { vmLayout } from '../vm/layout.js';
+import { destroyLeftovers } from '../vm/libvirt.js';
+import type { RuntimeContext } from './context.js';
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  accel: AccelChoice;
+  cacheDir: string;
+  logFile?: string;
+  logFormat: LogFormat;
+  debug: boolean;
+}
+
+const MONITOR_MAIN = join(DIST_DIR, 'src', 'monitor', 'main.js');
+
+/** Creates the container; resolves with its monitor, a child of this process. */
+export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
+  checkContainerId(id);
+  const bundle = await loadBundle(o.bundle);
+  await readyAssets(o.cacheDir);
+  const layout = vmLayout(ctx.store.root, id);
+  await ctx.store.create({
+    recordVersion: 1,
+    id,
+    ociVersion: bundle.spec.ociVersion,
+    bundle: bundle.dir,
+    rootfs: bundle.rootfs,
+    created: new Date().toISOString(),
+    owner: userInfo().username,
+    annotations: bundle.spec.annotations,
+    phase: 'creating',
+    vmDir: layout.dir,
+  });
+  try {
+    return await ctx.store.locked(id, async () => {
+      // A directory left by an earlier container of this id (root and id hash alike) goes first.
+      if (existsSync(layout.libvirtRoot)) await destroyLeftovers(layout.libvirtRoot, []);
+      await rm(layout.dir, { recursive: true, force: true });
+      await mkdir(layout.dir, { recursive: true, mode: 0o700 });
+      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'));
+      if (o.pidFile) await writePidFile(o.pidFile, monitor.pid!);
+      return monitor;
+    });
+  } catch (e) {
+    await rm(layout.dir, { recursive: true, force: true });
+    await ctx.store.remove(id);
+    throw e;
+  }
+}
+
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string): Promise<ChildProcess> {
+  const args: MonitorArgs = {
+    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir,
+    logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
+  };
+  // Its own session, so that the caller's terminal or process group signals reach it only
+  // through kill; fds 0-2 are the container's stdio.
+  const monitor = spawn(process.execPath, [MONITOR_MAIN, JSON.stringify(args)], {
+    detached: true,
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+  });
+  const answer = await readAll(monitor.stdio[3] as Readable);
+  let reply: { ok: boolean; error?: { code: ErrorCode; message: string } };
+  try {
+    reply = JSON.parse(answer);
+  } catch {
+    const [code, signal] = monitor.exitCode !== null ? [monitor.exitCode, null] : await once(monitor, 'exit');
+    throw new VmrunError('InvalidState', `the container's monitor ended before the container was created (${signal ?? `status ${code}`}); see ${o.logFile ?? ownLog}`);
+  }
+  if (!reply.ok) {
+    if (monitor.exitCode === null) await once(monitor, 'exit');
+    throw new VmrunError(reply.error?.code ?? 'InvalidState', reply.error?.message ?? 'create failed');
+  }
+  ctx.log.debug({ pid: monitor.pid }, 'container created');
+  return monitor;
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}
+
+/** Written whole or not at all, as runc does, so that a reader never sees half a pid. */
+async function writePidFile(path: string, pid: number): Promise<void> {
+  const temp = join(dirname(path), `.${process.pid}.pid.tmp`);
+  await writeFile(temp, String(pid));
+  await rename(temp, path);
+}

@@ -1,0 +1,60 @@
+// start, kill and delete: the verbs that act on an existing container through its monitor, or,
+// once the monitor is gone, on what it left behind.
+import { rm } from 'node:fs/promises';
+import { VmrunError } from '../errors.js';
+import type { ContainerRecord } from '../generated/container-record.js';
+import { isAlive } from '../host/process.js';
+import { controlRequest } from '../monitor/control.js';
+import { notFound } from '../state/store.js';
+import { layoutOf } from '../vm/layout.js';
+import { destroyLeftovers, waitGone } from '../vm/libvirt.js';
+import type { RuntimeContext } from './context.js';
+import { statusOf } from './state.js';
+
+export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
+  await ctx.store.locked(id, async () => {
+    const record = await ctx.store.load(id);
+    const status = statusOf(record);
+    if (status === 'stopped') throw new VmrunError('InvalidState', 'cannot start a container that has stopped');
+    if (status !== 'created') throw new VmrunError('InvalidState', `cannot start a container in the ${status} state`);
+    await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'start' });
+  });
+}
+
+export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
+  const record = await ctx.store.load(id);
+  if (statusOf(record) === 'stopped' || statusOf(record) === 'creating') {
+    throw new VmrunError('InvalidState', 'container not running');
+  }
+  await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'kill', signal, all });
+}
+
+export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
+  let record: ContainerRecord;
+  try {
+    record = await ctx.store.load(id);
+  } catch (e) {
+    // runc: deleting what does not exist fails, unless forced.
+    if (force && e instanceof VmrunError && e.code === 'ContainerNotFound') return;
+    throw e;
+  }
+  await ctx.store.locked(id, async () => {
+    const status = statusOf(record);
+    if (status === 'running' && !force) {
+      throw new VmrunError('InvalidState', `cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    const layout = layoutOf(record.vmDir);
+    if (isAlive(record.monitor)) {
+      await controlRequest(layout.controlSocket, { op: 'destroy' }).catch(() => undefined);
+      if (!(await waitGone(record.monitor!, 15_000))) process.kill(record.monitor!.pid, 'SIGKILL');
+    }
+    // The monitor may have died before it could clean up (kill -9): do its part.
+    const fresh = await ctx.store.load(id).catch(() => record);
+    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? [])].filter((p) => p !== undefined));
+    await rm(layout.dir, { recursive: true, force: true });
+  }).catch((e: unknown) => {
+    if (e instanceof VmrunError && e.code === 'ContainerNotFound') throw notFound(id);
+    throw e;
+  });
+  await ctx.store.remove(id);
+}
