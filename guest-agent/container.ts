@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
 import { makeStdioFifos } from './fifos.js';
+import { signalAll } from './processes.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
 const FIFO_DIR = '/run/vmrun';
@@ -34,6 +35,9 @@ export class ContainerProcess {
     this.statusLines = lines(child.stdio[3] as Readable);
     this.exited = (async () => {
       const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      // As in a PID namespace whose init has died: the rest of the container dies with it,
+      // and with them the last holders of its stdout and stderr.
+      signalAll(constants.signals.SIGKILL);
       await outputDone;
       const signum = signal ? constants.signals[signal] : undefined;
       return signum ? { status: 128 + signum, signal: signum } : { status: code ?? 255 };

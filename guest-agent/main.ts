@@ -2,7 +2,7 @@
 // virtio-serial port: prepares the container at `create`, starts it, signals it, and reports
 // its exit after its output.
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
@@ -10,6 +10,7 @@ import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountScript } from './mounts.js';
+import { containerPids, signalAll } from './processes.js';
 
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
@@ -59,7 +60,7 @@ class Agent {
         await this.need().start();
         return undefined;
       case 'signal':
-        if (r.all) for (const pid of containerPids()) signalQuietly(pid, r.signal);
+        if (r.all) signalAll(r.signal);
         else this.need().signal(r.signal);
         return undefined;
       case 'ps':
@@ -85,31 +86,6 @@ class Agent {
     } catch {
       this.unsentExit = exit;
     }
-  }
-}
-
-/** Every process of the guest but the agent, its kernel threads and the agent's own helpers. */
-function containerPids(): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (pid !== 2 && ppid !== 2) pids.push(pid);
-    } catch {
-      // it ended while we looked
-    }
-  }
-  return pids;
-}
-
-function signalQuietly(pid: number, signal: number): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // it ended already
   }
 }
 

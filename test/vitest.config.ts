@@ -15,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'vm',
           include: ['test/vm/*.test.ts'],
+          globalSetup: ['test/vm/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -26,7 +26,8 @@ export interface Harness {
   processesOf(id: string): string[];
 }
 
-export function vmHarness(): Harness {
+/** With `root`, containers live there (for example Docker's root) instead of a scratch root. */
+export function vmHarness(opts: { root?: string } = {}): Harness {
   let base = '';
   let calls = 0;
   const h: Harness = {
@@ -62,7 +63,7 @@ export function vmHarness(): Harness {
   };
   beforeAll(async () => {
     base = await mkdtemp(join(tmpdir(), 'vmrun-vm-test-'));
-    h.root = join(base, 'root');
+    h.root = opts.root ?? join(base, 'root');
   });
   afterAll(async () => {
     // Whatever a failed test left: delete it, then insist that nothing of it remains.
