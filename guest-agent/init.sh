@@ -13,4 +13,4 @@ export PATH=/bin:/usr/bin
 /bin/busybox mkdir -p /run/vmrun
 # The guest's clock when node starts: with the agent's own start, the boot's breakdown.
 read -r up _ < /proc/uptime && echo "$up" > /run/vmrun/node-exec-uptime
-exec /usr/bin/node $(/bin/busybox cat /agent/node-flags) /agent/guest-agent/main.js
+exec /usr/bin/node $(/bin/busybox cat /agent/node-flags) /agent/main.cjs

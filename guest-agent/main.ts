@@ -96,7 +96,16 @@ async function main(): Promise<void> {
   // Until the host connects the port reads as EOF: reopen it until a hello comes back, and again
   // whenever the host goes away.
   for (;;) {
-    const channel = new AgentChannel(openPort(path));
+    let port;
+    try {
+      port = openPort(path);
+    } catch (e) {
+      // The fd of the last attempt may not be closed yet, and the port opens only once.
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+      await sleep(20);
+      continue;
+    }
+    const channel = new AgentChannel(port);
     const closed = new Promise((resolve) => channel.once('close', resolve));
     await agent.serve(channel).catch(() => undefined);
     await closed;

@@ -2,13 +2,13 @@
 // when something they are made of changes: the kernel package, busybox, node, the agent, init.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { VmrunError } from '../errors.js';
 import type { Progress } from '../host/progress.js';
-import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
+import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, type GuestKernel } from './kernel.js';
-import { buildTree, NODE_FLAGS, packTree } from './initramfs.js';
+import { buildTree, bundleAgent, NODE_FLAGS, packTree } from './initramfs.js';
 
 export interface GuestAssets {
   kernel: string;
@@ -33,6 +33,8 @@ export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
 
 export interface AssetPlan {
   kernelPackage: string;
+  /** The agent, bundled into one file. */
+  agent: string;
   kernel?: GuestKernel;
   key: string;
   /** Undefined when assets for this key are not built yet. */
@@ -46,12 +48,13 @@ export async function planAssets(cacheDir: string): Promise<AssetPlan> {
     throw new VmrunError('InvalidState', 'apt knows no linux-image-cloud-amd64 package: run `apt-get update`');
   }
   const kernel = await cachedKernel(cacheDir, kernelPackage);
-  const key = await inputsKey(kernelPackage);
+  const agent = await bundleAgent();
+  const key = await inputsKey(kernelPackage, agent);
   const initrd = join(cacheDir, 'guest', key, 'initrd.img');
   const built = kernel && (await stat(initrd).then(() => true, () => false))
     ? { kernel: kernel.vmlinuz, initrd, kernelPackage, key }
     : undefined;
-  return { kernelPackage, kernel, key, built };
+  return { kernelPackage, agent, kernel, key, built };
 }
 
 export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: Progress): Promise<GuestAssets> {
@@ -63,13 +66,17 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: P
     await mkdir(guestDir, { recursive: true });
     const work = await mkdtemp(join(guestDir, '.work-'));
     try {
-      await buildTree(join(work, 'tree'), kernel);
+      await buildTree(join(work, 'tree'), kernel, plan.agent);
       await mkdir(join(work, 'out'));
       await packTree(join(work, 'tree'), join(work, 'out', 'initrd.img'));
       await rm(join(guestDir, plan.key), { recursive: true, force: true });
       await rename(join(work, 'out'), join(guestDir, plan.key));
     } finally {
       await rm(work, { recursive: true, force: true });
+    }
+    // Earlier builds are of no more use (a VM still running one keeps its open file).
+    for (const old of await readdir(guestDir)) {
+      if (old !== plan.key && !old.startsWith('.work-')) await rm(join(guestDir, old), { recursive: true, force: true });
     }
     assets = { kernel: kernel.vmlinuz, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
   }
@@ -79,21 +86,12 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: P
 }
 
 /** A digest of everything the initramfs is made of. */
-async function inputsKey(kernelPackage: string): Promise<string> {
-  const hash = createHash('sha256');
+async function inputsKey(kernelPackage: string, agent: string): Promise<string> {
   const busybox = await execa('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { reject: false });
   const node = await stat(process.execPath);
-  hash.update([kernelPackage, busybox.stdout, process.version, node.size, node.mtimeMs, NODE_FLAGS.join(' ')].join('\n'));
-  for (const dir of [join(DIST_DIR, 'guest-agent'), join(DIST_DIR, 'src'), GUEST_AGENT_SOURCES]) {
-    for (const file of await filesUnder(dir)) {
-      if (file.endsWith('.map')) continue;
-      hash.update(`\n${relative(dir, file)}\n`).update(await readFile(file));
-    }
-  }
+  const hash = createHash('sha256')
+    .update([kernelPackage, busybox.stdout, process.version, node.size, node.mtimeMs, NODE_FLAGS.join(' ')].join('\n'))
+    .update(agent);
+  for (const file of ['init.sh', 'vmrun-exec.c']) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
   return hash.digest('hex').slice(0, 16);
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
 }

@@ -2,7 +2,7 @@
 // check that every process and file of this file's containers is gone.
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +30,15 @@ export interface Harness {
 export function vmHarness(opts: { root?: string } = {}): Harness {
   let base = '';
   let calls = 0;
+  /** Ids this file created: only those are cleaned up (a shared root may hold others). */
+  const made = new Set<string>();
+  const note = (args: string[]) => {
+    if (args[0] === 'create' || args[0] === 'run') made.add(args.at(-1)!);
+  };
   const h: Harness = {
     root: '',
     vmrun: async (args, opts = {}) => {
+      note(args);
       // Files, not pipes: after create, the container's monitor keeps the caller's stdout and
       // stderr open for the container's whole life, as runc's container process does.
       // Plain fds (execa would pipe a {file: …} through itself and wait for the monitor too).
@@ -47,7 +53,7 @@ export function vmHarness(opts: { root?: string } = {}): Harness {
         fds.forEach((fd) => closeSync(fd));
       }
     },
-    spawn: (args, opts = {}) => execa(VMRUN, ['--root', h.root, ...args], { reject: false, ...opts }),
+    spawn: (args, opts = {}) => (note(args), execa(VMRUN, ['--root', h.root, ...args], { reject: false, ...opts })),
     bundle: async (...args) => {
       const dir = await mkdtemp(join(base, 'bundle-'));
       execFileSync(FIXTURE, [dir, ...args]);
@@ -67,7 +73,7 @@ export function vmHarness(opts: { root?: string } = {}): Harness {
   });
   afterAll(async () => {
     // Whatever a failed test left: delete it, then insist that nothing of it remains.
-    const ids = await readdir(h.root).catch(() => [] as string[]);
+    const ids = [...made];
     for (const id of ids) await h.vmrun(['delete', '--force', id]);
     const left = ids.flatMap((id) => h.processesOf(id));
     await rm(base, { recursive: true, force: true });
