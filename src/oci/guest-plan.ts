@@ -21,6 +21,15 @@ export function guestPlan(spec: Spec): PlannedGuest {
     mounts.push({ destination: m.destination, type: m.type ?? 'none', source: m.source, options: m.options });
   });
   const p = spec.process;
+  const unread: [string, unknown][] = [
+    ['/process/rlimits', p.rlimits], ['/process/capabilities', p.capabilities],
+    ['/process/noNewPrivileges', p.noNewPrivileges], ['/process/oomScoreAdj', p.oomScoreAdj],
+    ['/process/user/umask', p.user?.umask], ['/process/user/additionalGids', p.user?.additionalGids],
+    ['/process/terminal', p.terminal || undefined], ['/linux/maskedPaths', spec.linux?.maskedPaths],
+    ['/linux/readonlyPaths', spec.linux?.readonlyPaths], ['/linux/sysctl', spec.linux?.sysctl],
+    ['/linux/devices', spec.linux?.devices], ['/hooks', spec.hooks],
+  ];
+  for (const [field, value] of unread) if (value !== undefined) ignored.push(field);
   const plan: GuestPlan = {
     rootfs: { tag: ROOTFS_TAG, readonly: spec.root.readonly ?? false },
     mounts,

@@ -5,6 +5,8 @@ import { contextOf } from '../globals.js';
 import { verb } from '../run-verb.js';
 import { createFlags, createOptions, type CreateFlags } from './create.js';
 
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+
 export function register(program: Command): void {
   createFlags(program.command('run'))
     .description('create, start, wait for and delete a container; exits with its status')
@@ -15,6 +17,8 @@ export function register(program: Command): void {
         const ctx = contextOf(cmd);
         const monitor = await createContainer(ctx, id, createOptions(flags, cmd));
         const exited = once(monitor, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+        // The monitor has its own session: pass on what this process gets, as runc run does.
+        for (const signal of FORWARDED) process.on(signal, () => monitor.kill(signal));
         try {
           await startContainer(ctx, id);
         } catch (e) {

@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// vmrun's benchmark: one run, interleaved, medians of RUNS each (the machine is noisy, so only
+// ratios within one run mean anything):
+//   (a) the floor: plain qemu-system-x86_64, the guest kernel, 1 vCPU, 256 MiB, a busybox-only
+//       initramfs whose /init prints one line; time to that line
+//   (b) vmrun create + start to the container's first output line, with its breakdown
+//   (c) opening a fresh libvirt root with and without the seeded QEMU capabilities
+// Writes bench/results.json and bench/results.md. Needs `vmrun setup` done; run as root.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const top = fileURLToPath(new URL('..', import.meta.url));
+const VMRUN = join(top, 'bin/vmrun');
+const RUNS = Number(process.env.RUNS ?? 5);
+const cache = process.env.VMRUN_CACHE ?? '/var/lib/vmrun';
+const { kernel } = JSON.parse(readFileSync(join(cache, 'guest.json'), 'utf8'));
+const { capabilitiesCache, prepareRoot, EMULATOR } = await import(join(top, 'dist/src/vm/libvirt.js'));
+const work = mkdtempSync(join(tmpdir(), 'vmrun-bench-'));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const seconds = (ms) => (ms / 1000).toFixed(2);
+
+/** The floor's initramfs: busybox, and an /init that prints one line and powers off. */
+function floorInitrd() {
+  const tree = join(work, 'floor');
+  mkdirSync(join(tree, 'bin'), { recursive: true });
+  mkdirSync(join(tree, 'dev'));
+  copyFileSync('/bin/busybox', join(tree, 'bin/busybox'));
+  writeFileSync(join(tree, 'init'), '#!/bin/busybox sh\n/bin/busybox echo VMRUN-FLOOR\n/bin/busybox poweroff -f\n');
+  chmodSync(join(tree, 'init'), 0o755);
+  execFileSync('mknod', ['-m', '600', join(tree, 'dev/console'), 'c', '5', '1']);
+  const out = join(work, 'floor.cpio');
+  execFileSync('sh', ['-c', `cd ${tree} && find . | cpio --quiet -o -H newc -R 0:0 > ${out}`]);
+  return out;
+}
+
+/** Spawns a command and resolves with the ms until a stdout line matches. */
+async function untilLine(cmd, args, match, opts = {}) {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], ...opts });
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (match.test(line)) {
+      const ms = performance.now() - t0;
+      return { ms, child };
+    }
+  }
+  throw new Error(`${cmd} ended before printing ${match}`);
+}
+
+async function floor(initrd) {
+  const { ms, child } = await untilLine('qemu-system-x86_64', [
+    '-machine', 'pc,accel=tcg', '-m', '256', '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none',
+    '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd,
+    '-append', 'console=ttyS0 quiet panic=-1 cryptomgr.notests 8250.nr_uarts=1 random.trust_cpu=on',
+  ], /VMRUN-FLOOR/);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  return ms;
+}
+
+let containers = 0;
+async function vmrunFirstLine(bundle) {
+  const id = `bench-${process.pid}-${++containers}`;
+  const log = join(work, `${id}.log`);
+  const root = join(work, 'root');
+  const t0 = performance.now();
+  // create's stdout is the container's: its first line is the container's first output.
+  const create = spawn(VMRUN, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, id], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const firstLine = new Promise((resolve) => createInterface({ input: create.stdout }).once('line', () => resolve(performance.now())));
+  const [code] = await once(create, 'exit');
+  if (code !== 0) throw new Error(`vmrun create exited ${code}`);
+  const tCreated = performance.now();
+  execFileSync(VMRUN, ['--root', root, 'start', id]);
+  const tStarted = performance.now();
+  const tFirst = await firstLine;
+  execFileSync(VMRUN, ['--root', root, 'delete', '--force', id]);
+  const record = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.msg === 'container created');
+  return {
+    total: tFirst - t0,
+    create: tCreated - t0,
+    libvirt: record.libvirtMs,
+    kernelToNode: record.guest.nodeExec * 1000,
+    nodeToAgent: (record.guest.agentStart - record.guest.nodeExec) * 1000,
+    hello: record.helloMs,
+    containerCreate: record.createMs,
+    start: tStarted - tCreated,
+    startToOutput: tFirst - tStarted,
+  };
+}
+
+async function openRoot(seeded) {
+  const root = mkdtempSync(join(work, 'lv-'));
+  await prepareRoot(root, seeded ? await capabilitiesCache(cache) : join(work, 'no-capabilities'));
+  const t0 = performance.now();
+  execFileSync('virsh', ['-q', '-c', `qemu:///embed?root=${root}`, 'domcapabilities', '--emulatorbin', EMULATOR, '--virttype', 'qemu'], { stdio: 'ignore' });
+  const ms = performance.now() - t0;
+  rmSync(root, { recursive: true, force: true });
+  return ms;
+}
+
+const bundle = join(work, 'bundle');
+execFileSync(join(top, 'test/fixtures/busybox-bundle'), [bundle, 'echo', 'first line']);
+const initrd = floorInitrd();
+const rows = [];
+for (let i = 1; i <= RUNS; i++) {
+  const row = { floor: await floor(initrd), vmrun: await vmrunFirstLine(bundle), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
+  rows.push(row);
+  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s, vmrun ${seconds(row.vmrun.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
+}
+rmSync(work, { recursive: true, force: true });
+
+const m = (f) => median(rows.map(f));
+const parts = Object.keys(rows[0].vmrun);
+const results = {
+  date: new Date().toISOString(),
+  machine: {
+    cpu: cpus()[0]?.model, cores: cpus().length, accel: 'tcg',
+    qemu: execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0],
+    libvirt: execFileSync('virsh', ['--version'], { encoding: 'utf8' }).trim(),
+    node: process.version,
+  },
+  runs: RUNS,
+  medianMs: {
+    floor: m((r) => r.floor),
+    ...Object.fromEntries(parts.map((p) => [`vmrun.${p}`, m((r) => r.vmrun[p])])),
+    rootSeeded: m((r) => r.rootSeeded),
+    rootProbed: m((r) => r.rootProbed),
+  },
+};
+results.ratio = results.medianMs['vmrun.total'] / results.medianMs.floor;
+results.rows = rows;
+writeFileSync(join(top, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+
+const md = [
+  `Measured ${results.date.slice(0, 10)} on ${results.machine.cores} × ${results.machine.cpu}, ${results.machine.qemu}, libvirt ${results.machine.libvirt}, TCG; medians of ${RUNS} interleaved runs.`,
+  '',
+  '| what | median |',
+  '|---|---|',
+  `| (a) floor: bare QEMU, busybox /init prints a line | ${seconds(results.medianMs.floor)} s |`,
+  `| (b) vmrun create + start to the container's first line | ${seconds(results.medianMs['vmrun.total'])} s |`,
+  `| &nbsp;&nbsp;vmrun create returns | ${seconds(results.medianMs['vmrun.create'])} s |`,
+  `| &nbsp;&nbsp;&nbsp;&nbsp;libvirt creates the domain | ${seconds(results.medianMs['vmrun.libvirt'])} s |`,
+  `| &nbsp;&nbsp;&nbsp;&nbsp;guest kernel start to node (guest clock) | ${seconds(results.medianMs['vmrun.kernelToNode'])} s |`,
+  `| &nbsp;&nbsp;&nbsp;&nbsp;node start to the agent running (guest clock) | ${seconds(results.medianMs['vmrun.nodeToAgent'])} s |`,
+  `| &nbsp;&nbsp;&nbsp;&nbsp;domain created to the agent's hello | ${seconds(results.medianMs['vmrun.hello'])} s |`,
+  `| &nbsp;&nbsp;&nbsp;&nbsp;agent creates the container's process | ${seconds(results.medianMs['vmrun.containerCreate'])} s |`,
+  `| &nbsp;&nbsp;vmrun start returns | ${seconds(results.medianMs['vmrun.start'])} s |`,
+  `| &nbsp;&nbsp;start to the first line | ${seconds(results.medianMs['vmrun.startToOutput'])} s |`,
+  `| **ratio b/a** | **${results.ratio.toFixed(2)}** |`,
+  `| (c) fresh libvirt root, capabilities seeded | ${seconds(results.medianMs.rootSeeded)} s |`,
+  `| (c) fresh libvirt root, QEMU probed | ${seconds(results.medianMs.rootProbed)} s |`,
+  '',
+].join('\n');
+writeFileSync(join(top, 'bench/results.md'), md);
+console.log(md);

@@ -1,0 +1,71 @@
+import { describe, expect, test } from 'vitest';
+import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
+import { parseSignal } from '../src/host/signals.js';
+import { guestPlan } from '../src/oci/guest-plan.js';
+import { defaultSpec } from '../src/oci/default-spec.js';
+import { mountScript } from '../guest-agent/mounts.js';
+
+const usable = { kvmDevice: true, hardwareFlags: true, pvm: false };
+
+describe('accelerator', () => {
+  test('auto picks KVM only where hardware virtualization is really usable', () => {
+    expect(chooseAccel('auto', usable).accel).toBe('kvm');
+    expect(chooseAccel('auto', { ...usable, kvmDevice: false })).toMatchObject({ accel: 'tcg', reason: expect.stringMatching(/\/dev\/kvm/) });
+    expect(chooseAccel('auto', { ...usable, hardwareFlags: false })).toMatchObject({ accel: 'tcg', reason: expect.stringMatching(/vmx or svm/) });
+    expect(chooseAccel('auto', { ...usable, pvm: true })).toMatchObject({ accel: 'tcg', reason: expect.stringMatching(/PVM/) });
+  });
+
+  test('an explicit choice wins', () => {
+    expect(chooseAccel('tcg', usable).accel).toBe('tcg');
+    expect(chooseAccel('kvm', { kvmDevice: false, hardwareFlags: false, pvm: false }).accel).toBe('kvm');
+  });
+
+  test('--accel beats VMRUN_ACCEL, which beats auto; a bad value names its source', () => {
+    expect(accelRequest(undefined, undefined)).toBe('auto');
+    expect(accelRequest(undefined, 'tcg')).toBe('tcg');
+    expect(accelRequest('kvm', 'tcg')).toBe('kvm');
+    expect(() => accelRequest('fast', undefined)).toThrow(/--accel: accelerator must be auto, kvm or tcg, not "fast"/);
+    expect(() => accelRequest(undefined, 'hvf')).toThrow(/VMRUN_ACCEL/);
+  });
+
+  test('on this machine auto says TCG: /dev/kvm here is the PVM kind', () => {
+    // The machines this project runs on (see PLATFORM.md) have no vmx/svm flag.
+    expect(chooseAccel('auto', probeHost()).accel).toBe('tcg');
+  });
+});
+
+describe('signals', () => {
+  test.each([['9', 9], ['KILL', 9], ['SIGKILL', 9], ['term', 15], ['SIGUSR1', 10], ['64', 64]])('%s is %d', (name, n) => {
+    expect(parseSignal(name)).toBe(n);
+  });
+  test.each(['0', '65', 'SIGNOPE', '', '-1'])('%j is refused', (name) => {
+    expect(() => parseSignal(name)).toThrow(/invalid signal/);
+  });
+});
+
+describe('guest plan', () => {
+  test("carries the process, hostname and runc's default mounts", () => {
+    const spec = defaultSpec();
+    spec.mounts!.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] });
+    const { plan, ignored } = guestPlan(spec);
+    expect(plan.hostname).toBe('vmrun');
+    expect(plan.rootfs).toEqual({ tag: 'rootfs', readonly: true });
+    expect(plan.process).toMatchObject({ args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } });
+    expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
+    expect(ignored).toContain('/mounts/7: bind mount of /srv/data on /data');
+    expect(ignored).toContain('/process/rlimits');
+    expect(ignored).toContain('/process/terminal'); // runc's default asks for a terminal
+  });
+
+  test('becomes one mount script, quoted, in order, with the devices of /dev', () => {
+    const spec = defaultSpec();
+    spec.mounts = [{ destination: "/it's", type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, ...spec.mounts!];
+    const script = mountScript(guestPlan(spec).plan);
+    expect(script).toMatch(/^set -e\nmkdir -p \/container\nmount -t virtiofs 'rootfs' \/container\n/);
+    expect(script).toContain(`mount -t 'tmpfs' -o 'size=1m' 'tmpfs' '/container/it'\\''s'`);
+    expect(script.indexOf("'/container/proc'")).toBeLessThan(script.indexOf("'/container/dev'"));
+    expect(script).toContain("mknod -m 666 '/container/dev'/null c 1 3");
+    expect(script).toMatch(/mount -t 'cgroup2' /);
+    expect(script.trim().split('\n').at(-1)).toBe('mount -o remount,bind,ro /container');
+  });
+});
