@@ -4,32 +4,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { VmrunError } from '../errors.js';
 import type { Progress } from '../host/progress.js';
 import { GUEST_AGENT_SOURCES } from '../paths.js';
+import { VmrunError } from '../errors.js';
+import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, type GuestKernel } from './kernel.js';
 import { buildTree, bundleAgent, NODE_FLAGS, packTree } from './initramfs.js';
-
-export interface GuestAssets {
-  kernel: string;
-  initrd: string;
-  /** What they were built from, for `setup --check` and logs. */
-  kernelPackage: string;
-  key: string;
-}
-
-const CURRENT = 'guest.json';
-
-/** The assets `vmrun setup` last made ready, as create uses them. */
-export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
-  try {
-    const assets = JSON.parse(await readFile(join(cacheDir, CURRENT), 'utf8')) as GuestAssets;
-    await Promise.all([stat(assets.kernel), stat(assets.initrd)]);
-    return assets;
-  } catch {
-    throw new VmrunError('InvalidState', `the guest kernel and initramfs are missing from ${cacheDir}: run \`vmrun setup\``);
-  }
-}
 
 export interface AssetPlan {
   kernelPackage: string;

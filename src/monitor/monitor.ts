@@ -13,7 +13,7 @@ import { VmrunError } from '../errors.js';
 import type { Event } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { ControlRequest } from '../generated/control.js';
-import { readyAssets } from '../guest/assets.js';
+import { readyAssets } from '../guest/ready.js';
 import type { AccelChoice } from '../host/accel.js';
 import { hostLimits } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';

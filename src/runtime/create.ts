@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
-import { readyAssets } from '../guest/assets.js';
+import { readyAssets } from '../guest/ready.js';
 import type { AccelChoice } from '../host/accel.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';

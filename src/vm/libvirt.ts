@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { HostProcess } from '../generated/container-record.js';
 import { hostProcess, isAlive } from '../host/process.js';
 import { DOMAIN_NAME } from './layout.js';
@@ -123,6 +122,7 @@ export class EmbeddedDriver {
  * the domain; whatever still runs after that is killed by its recorded pid.
  */
 export async function destroyLeftovers(root: string, known: HostProcess[]): Promise<void> {
+  const { execa } = await import('execa'); // only here: every verb would pay for loading it
   await execa('virsh', ['-q', '-c', embedUri(root), 'destroy', DOMAIN_NAME], { reject: false, stdin: 'ignore' });
   const found = await vmProcesses(root);
   const all = [...known, ...(found.qemu ? [found.qemu] : []), ...found.virtiofsd];
