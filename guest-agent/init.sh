@@ -1,6 +1,6 @@
 #!/bin/busybox sh
-# The guest's first process: kernel modules, the guest's own filesystems, then the agent,
-# which takes over as PID 1. If the agent ever ends, the kernel panics and panic=-1 ends the VM.
+# The guest's first process: kernel modules, the guest's own filesystems, then the agent. If the
+# agent ever ends, the kernel panics (PID 1 ends) and panic=-1 ends the VM.
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
@@ -13,4 +13,18 @@ export PATH=/bin:/usr/bin
 /bin/busybox mkdir -p /run/vmrun
 # The guest's clock when node starts: with the agent's own start, the boot's breakdown.
 read -r up _ < /proc/uptime && echo "$up" > /run/vmrun/node-exec-uptime
-exec /usr/bin/node $(/bin/busybox cat /agent/node-flags) /agent/main.cjs
+
+# `vmrun setup` boots once with vmrun.build-snapshot to make the agent's V8 startup snapshot in
+# this very kind of guest (a snapshot made elsewhere is refused), writing it to the rootfs share.
+if grep -qw vmrun.build-snapshot /proc/cmdline; then
+  mkdir -p /out && mount -t virtiofs rootfs /out &&
+    /usr/bin/node --snapshot-blob /out/agent.blob --build-snapshot /agent/main.cjs
+  sync
+  poweroff -f
+fi
+# Node refuses a snapshot made on another CPU (another accelerator): then it runs without one.
+if [ -f /agent/agent.blob ]; then
+  /usr/bin/node --snapshot-blob /agent/agent.blob
+  echo "vmrun-init: the agent's snapshot was refused or the agent ended ($?)" >&2
+fi
+exec /usr/bin/node /agent/main.cjs

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { startupSnapshot } from 'node:v8';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
@@ -14,11 +15,9 @@ import { containerPids, signalAll } from './processes.js';
 
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
+const now = () => uptime(readFileSync('/proc/uptime', 'utf8'));
 /** Seconds since the guest kernel started: when init started node, and when the agent began. */
-const boot = {
-  nodeExec: uptime(readFileSync('/run/vmrun/node-exec-uptime', 'utf8')),
-  agentStart: uptime(readFileSync('/proc/uptime', 'utf8')),
-};
+let boot: { nodeExec: number; agentStart: number };
 const run = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`vmrun-agent: ${msg}\n`);
 
@@ -46,15 +45,17 @@ class Agent {
       case 'create': {
         if (this.container) throw new Error('the container exists already');
         const { plan, stdio } = r;
+        const received = now();
         await run('/bin/busybox', ['sh', '-c', mountScript(plan)]).catch((e: { stderr?: string }) => {
           throw new Error(`mounting the container's filesystems failed: ${e.stderr?.trim() || String(e)}`);
         });
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
+        const mounted = now();
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!);
         this.container = container;
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
-        return { pid: container.pid, boot: { ...boot, created: uptime(readFileSync('/proc/uptime', 'utf8')) } };
+        return { pid: container.pid, boot: { ...boot, received, mounted, created: now() } };
       }
       case 'start':
         await this.need().start();
@@ -90,6 +91,7 @@ class Agent {
 }
 
 async function main(): Promise<void> {
+  boot = { nodeExec: uptime(readFileSync('/run/vmrun/node-exec-uptime', 'utf8')), agentStart: now() };
   const path = findPort(AGENT_PORT);
   if (!path) throw new Error(`no virtio-serial port named ${AGENT_PORT}`);
   const agent = new Agent();
@@ -113,7 +115,14 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: Error) => {
-  log(`fatal: ${e.stack ?? e.message}`);
-  process.exit(1);
-});
+function runAgent(): void {
+  main().catch((e: Error) => {
+    log(`fatal: ${e.stack ?? e.message}`);
+    process.exit(1);
+  });
+}
+
+// Built into a V8 startup snapshot (guest-agent/init.sh), the modules above are loaded once, when
+// the snapshot is made, and every boot starts at runAgent(): about 0.4 s less under TCG.
+if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(runAgent);
+else runAgent();

@@ -64,7 +64,7 @@ describe('guest plan', () => {
     expect(script).toMatch(/^set -e\nmkdir -p \/container\nmount -t virtiofs 'rootfs' \/container\n/);
     expect(script).toContain(`mount -t 'tmpfs' -o 'size=1m' 'tmpfs' '/container/it'\\''s'`);
     expect(script.indexOf("'/container/proc'")).toBeLessThan(script.indexOf("'/container/dev'"));
-    expect(script).toContain("mknod -m 666 '/container/dev'/null c 1 3");
+    expect(script).toContain("cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty '/container/dev'/");
     expect(script).toMatch(/mount -t 'cgroup2' /);
     expect(script.trim().split('\n').at(-1)).toBe('mount -o remount,bind,ro /container');
   });

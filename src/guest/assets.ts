@@ -1,15 +1,17 @@
 // The guest assets (kernel and initramfs), built once per host into the cache and rebuilt only
 // when something they are made of changes: the kernel package, busybox, node, the agent, init.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { AccelChoice } from '../host/accel.js';
 import type { Progress } from '../host/progress.js';
 import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { VmrunError } from '../errors.js';
 import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, type GuestKernel } from './kernel.js';
-import { buildTree, bundleAgent, NODE_FLAGS, packTree } from './initramfs.js';
+import { buildTree, bundleAgent, packTree } from './initramfs.js';
+import { makeAgentSnapshot } from './snapshot.js';
 
 export interface AssetPlan {
   kernelPackage: string;
@@ -22,14 +24,15 @@ export interface AssetPlan {
 }
 
 /** What the assets would be made of now, and whether they exist. Changes nothing. */
-export async function planAssets(cacheDir: string): Promise<AssetPlan> {
+export async function planAssets(cacheDir: string, accel: AccelChoice): Promise<AssetPlan> {
   const kernelPackage = await currentKernelPackage();
   if (!kernelPackage) {
     throw new VmrunError('InvalidState', 'apt knows no linux-image-cloud-amd64 package: run `apt-get update`');
   }
   const kernel = await cachedKernel(cacheDir, kernelPackage);
   const agent = await bundleAgent();
-  const key = await inputsKey(kernelPackage, agent);
+  // The accelerator too: the agent's snapshot is made under it and refused under another.
+  const key = await inputsKey([kernelPackage, accel.accel], agent);
   const initrd = join(cacheDir, 'guest', key, 'initrd.img');
   const built = kernel && (await stat(initrd).then(() => true, () => false))
     ? { kernel: kernel.vmlinuz, initrd, kernelPackage, key }
@@ -37,7 +40,7 @@ export async function planAssets(cacheDir: string): Promise<AssetPlan> {
   return { kernelPackage, agent, kernel, key, built };
 }
 
-export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: Progress): Promise<GuestAssets> {
+export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: AccelChoice, capsCache: string, progress: Progress): Promise<GuestAssets> {
   const kernel = plan.kernel ?? (await fetchKernel(cacheDir, plan.kernelPackage, progress));
   let assets = plan.built;
   if (!assets) {
@@ -48,7 +51,16 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: P
     try {
       await buildTree(join(work, 'tree'), kernel, plan.agent);
       await mkdir(join(work, 'out'));
-      await packTree(join(work, 'tree'), join(work, 'out', 'initrd.img'));
+      const initrd = join(work, 'out', 'initrd.img');
+      await packTree(join(work, 'tree'), initrd);
+      // The snapshot goes in a second cpio archive after the first; the kernel unpacks both.
+      const blob = await makeAgentSnapshot(kernel.vmlinuz, initrd, accel, capsCache, progress);
+      if (blob) {
+        await mkdir(join(work, 'snapshot', 'agent'), { recursive: true });
+        await writeFile(join(work, 'snapshot', 'agent', 'agent.blob'), blob);
+        await packTree(join(work, 'snapshot'), join(work, 'snapshot.cpio'));
+        await appendFile(initrd, await readFile(join(work, 'snapshot.cpio')));
+      }
       await rm(join(guestDir, plan.key), { recursive: true, force: true });
       await rename(join(work, 'out'), join(guestDir, plan.key));
     } finally {
@@ -66,11 +78,11 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, progress: P
 }
 
 /** A digest of everything the initramfs is made of. */
-async function inputsKey(kernelPackage: string, agent: string): Promise<string> {
+async function inputsKey(names: string[], agent: string): Promise<string> {
   const busybox = await execa('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { reject: false });
   const node = await stat(process.execPath);
   const hash = createHash('sha256')
-    .update([kernelPackage, busybox.stdout, process.version, node.size, node.mtimeMs, NODE_FLAGS.join(' ')].join('\n'))
+    .update([...names, busybox.stdout, process.version, node.size, node.mtimeMs].join('\n'))
     .update(agent);
   for (const file of ['init.sh', 'vmrun-exec.c']) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
   return hash.digest('hex').slice(0, 16);

@@ -9,9 +9,6 @@ import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
 import { GUEST_MODULES, type GuestKernel } from './kernel.js';
 
 export const BUSYBOX = '/bin/busybox';
-/** Node's flags in the guest. None measured faster under TCG: --jitless, a smaller young generation
- *  and a single-threaded platform were all as slow or slower. */
-export const NODE_FLAGS: string[] = [];
 
 /** Fills `tree` with the initramfs's files. */
 export async function buildTree(tree: string, kernel: GuestKernel, agent: string): Promise<void> {
@@ -30,7 +27,6 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
 
   await copyNode(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);
-  await writeFile(join(tree, 'agent', 'node-flags'), NODE_FLAGS.join(' ') + '\n');
   await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), join(GUEST_AGENT_SOURCES, 'vmrun-exec.c')]);
   await copyFile(join(GUEST_AGENT_SOURCES, 'init.sh'), join(tree, 'init'));
   await chmod(join(tree, 'init'), 0o755);

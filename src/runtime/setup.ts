@@ -35,19 +35,19 @@ export async function setup(cacheDir: string, accel: AccelChoice, progress: Prog
     if (!check) await addSystemUser(LIBVIRT_USER, progress);
   }
 
-  const plan = await planAssets(cacheDir);
-  if (!plan.kernel) missing.push(`the guest kernel ${plan.kernelPackage}`);
-  if (!plan.built) missing.push(`the guest initramfs ${plan.key}`);
-  if (!check) {
-    const assets = await buildAssets(cacheDir, plan, progress);
-    progress.step(`guest assets ready: ${assets.kernel}, ${assets.initrd}`);
-  }
-
   const caps = await capabilitiesCache(cacheDir);
   if ((await readdir(caps).catch(() => [])).length === 0) {
     missing.push(`QEMU's capabilities for libvirt (${caps})`);
     if (!check) await probeCapabilities(caps, progress);
   }
+  const plan = await planAssets(cacheDir, accel);
+  if (!plan.kernel) missing.push(`the guest kernel ${plan.kernelPackage}`);
+  if (!plan.built) missing.push(`the guest initramfs ${plan.key}`);
+  if (!check) {
+    const assets = await buildAssets(cacheDir, plan, accel, caps, progress);
+    progress.step(`guest assets ready: ${assets.kernel}, ${assets.initrd}`);
+  }
+
   return { missing, accel };
 }
 

@@ -29,10 +29,12 @@ export interface DomainOptions {
   initrd: string;
   emulator: string;
   virtiofsd: string;
+  /** More kernel command line words, for vmrun's own uses of a guest. */
+  kernelArgs?: string[];
 }
 
 export function domainXml(spec: Spec, o: DomainOptions): string {
-  const cmdline = [...KERNEL_ARGS, `vmrun.id=${o.id}`].join(' ');
+  const cmdline = [...KERNEL_ARGS, `vmrun.id=${o.id}`, ...(o.kernelArgs ?? [])].join(' ');
   return `<domain type='${o.accel === 'kvm' ? 'kvm' : 'qemu'}'>
   <name>${DOMAIN_NAME}</name>
   <metadata>
