@@ -50,15 +50,16 @@ export class ContainerProcess {
 
   /**
    * Creates the process in `root` up to the moment before it execs; resolves once vmrun-exec
-   * has entered the root and found the program, rejects with what it reported otherwise.
+   * has made the mounts, entered the root and found the program, rejects with what it reported.
    */
-  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource): Promise<ContainerProcess> {
+  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, mounts: string[] = []): Promise<ContainerProcess> {
     const fifos = makeStdioFifos(FIFO_DIR, name, {
       stdin: stdio.stdin !== undefined,
       stdout: stdio.stdout !== undefined,
       stderr: stdio.stderr !== undefined,
     });
-    const args = ['--status-fd', '3', '--start-fd', '4', '--root', root, '--cwd', spec.cwd,
+    // The status fd first: vmrun-exec reports there whatever fails after it, a mount included.
+    const args = ['--status-fd', '3', '--start-fd', '4', ...mounts, '--root', root, '--cwd', spec.cwd,
       '--uid', String(spec.user.uid), '--gid', String(spec.user.gid), '--', ...spec.args];
     const child = spawn(VMRUN_EXEC, args, {
       stdio: [...fifos.child, 'pipe', 'pipe'],

@@ -22,6 +22,9 @@ if grep -qw vmrun.build-snapshot /proc/cmdline; then
   sync
   poweroff -f
 fi
+# The container's root is always the share "rootfs": mount it while node starts (the agent waits
+# for the mark), as mounting waits on virtiofsd, and node has the CPU.
+(mkdir -p /container && mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &
 # Node refuses a snapshot made on another CPU (another accelerator): then it runs without one.
 if [ -f /agent/agent.blob ]; then
   /usr/bin/node --snapshot-blob /agent/agent.blob

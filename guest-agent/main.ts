@@ -10,7 +10,7 @@ import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
-import { CONTAINER_ROOT, mountScript } from './mounts.js';
+import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
 import { containerPids, signalAll } from './processes.js';
 
 const SOFTWARE = 'vmrun-agent';
@@ -46,16 +46,13 @@ class Agent {
         if (this.container) throw new Error('the container exists already');
         const { plan, stdio } = r;
         const received = now();
-        await run('/bin/busybox', ['sh', '-c', mountScript(plan)]).catch((e: { stderr?: string }) => {
-          throw new Error(`mounting the container's filesystems failed: ${e.stderr?.trim() || String(e)}`);
-        });
+        const mounts = mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag));
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
-        const mounted = now();
-        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!);
+        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, mounts);
         this.container = container;
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
-        return { pid: container.pid, boot: { ...boot, received, mounted, created: now() } };
+        return { pid: container.pid, boot: { ...boot, received, created: now() } };
       }
       case 'start':
         await this.need().start();

@@ -1,40 +1,32 @@
 // The container's filesystem inside the guest: its rootfs share, then config.json's mounts in
-// their order, as one busybox shell script (a process start costs milliseconds under TCG).
-import type { GuestMount, GuestPlan } from '../src/generated/agent-protocol.js';
+// their order, done by vmrun-exec (guest-agent/vmrun-exec.c) as it prepares the process.
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { GuestPlan } from '../src/generated/agent-protocol.js';
+import { ROOTFS_TAG } from '../src/vm/domain-xml.js';
 
 /** Where the container's root is mounted in the guest. */
 export const CONTAINER_ROOT = '/container';
+/** init.sh mounts the share "rootfs" there while node starts, then makes this file. */
+const EARLY_MOUNT_MARK = '/run/vmrun/rootfs-mounted';
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-// The devices runc creates in a container's /dev (a tmpfs) when config.json mounts one there,
-// copied from the guest's devtmpfs in one command (a process start costs time under TCG).
-const DEFAULT_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
-const DEV_LINKS: [name: string, target: string][] = [
-  ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'],
-  ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx'],
-];
-
-export function mountScript(plan: GuestPlan): string {
+/** vmrun-exec's flags that mount the container's filesystems, in config.json's order. */
+export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
   const root = CONTAINER_ROOT;
-  const lines = ['set -e', `mkdir -p ${root}`, `mount -t virtiofs ${quote(plan.rootfs.tag)} ${root}`];
-  for (const m of plan.mounts) lines.push(...mountLines(m, root));
-  if (plan.rootfs.readonly) lines.push(`mount -o remount,bind,ro ${root}`);
-  return lines.join('\n');
+  const args = rootMounted ? [] : ['--mount', 'virtiofs', plan.rootfs.tag, root, ''];
+  for (const m of plan.mounts) {
+    // A guest kernel without a systemd host mounts the unified hierarchy; so does runc on one.
+    const type = m.type === 'cgroup' ? 'cgroup2' : m.type;
+    args.push('--mount', type, m.source ?? type, root + m.destination, (m.options ?? []).join(','));
+    if (m.destination === '/dev' && type === 'tmpfs') args.push('--devices', root + '/dev');
+  }
+  if (plan.rootfs.readonly) args.push('--readonly-root');
+  return args;
 }
 
-function mountLines(m: GuestMount, root: string): string[] {
-  const target = quote(root + m.destination);
-  // A guest kernel without a systemd host mounts the unified hierarchy; so does runc on one.
-  const type = m.type === 'cgroup' ? 'cgroup2' : m.type;
-  const options = (m.options ?? []).filter((o) => o !== 'rprivate' && o !== 'private');
-  const lines = [
-    `mkdir -p ${target}`,
-    `mount -t ${quote(type)}${options.length ? ` -o ${quote(options.join(','))}` : ''} ${quote(m.source ?? type)} ${target}`,
-  ];
-  if (m.destination === '/dev' && type === 'tmpfs') {
-    lines.push(`cp -a ${DEFAULT_DEVICES.map((d) => `/dev/${d}`).join(' ')} ${target}/`);
-    for (const [name, to] of DEV_LINKS) lines.push(`ln -sf ${quote(to)} ${target}/${name}`);
-  }
-  return lines;
+/** Whether init.sh has mounted the rootfs share; waits a little for it to finish. */
+export async function rootfsMountedEarly(tag: string): Promise<boolean> {
+  if (tag !== ROOTFS_TAG) return false;
+  for (let i = 0; i < 300 && !existsSync(EARLY_MOUNT_MARK); i++) await sleep(10);
+  return existsSync(EARLY_MOUNT_MARK);
 }

@@ -3,7 +3,7 @@ import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
 import { parseSignal } from '../src/host/signals.js';
 import { guestPlan } from '../src/oci/guest-plan.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
-import { mountScript } from '../guest-agent/mounts.js';
+import { mountArgs } from '../guest-agent/mounts.js';
 
 const usable = { kvmDevice: true, hardwareFlags: true, pvm: false };
 
@@ -57,15 +57,16 @@ describe('guest plan', () => {
     expect(ignored).toContain('/process/terminal'); // runc's default asks for a terminal
   });
 
-  test('becomes one mount script, quoted, in order, with the devices of /dev', () => {
+  test("becomes vmrun-exec's mount flags, in order, with the devices of /dev", () => {
     const spec = defaultSpec();
     spec.mounts = [{ destination: "/it's", type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, ...spec.mounts!];
-    const script = mountScript(guestPlan(spec).plan);
-    expect(script).toMatch(/^set -e\nmkdir -p \/container\nmount -t virtiofs 'rootfs' \/container\n/);
-    expect(script).toContain(`mount -t 'tmpfs' -o 'size=1m' 'tmpfs' '/container/it'\\''s'`);
-    expect(script.indexOf("'/container/proc'")).toBeLessThan(script.indexOf("'/container/dev'"));
-    expect(script).toContain("cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty '/container/dev'/");
-    expect(script).toMatch(/mount -t 'cgroup2' /);
-    expect(script.trim().split('\n').at(-1)).toBe('mount -o remount,bind,ro /container');
+    const plan = guestPlan(spec).plan;
+    const args = mountArgs(plan, false);
+    expect(args.slice(0, 10)).toEqual(['--mount', 'virtiofs', 'rootfs', '/container', '', '--mount', 'tmpfs', 'tmpfs', "/container/it's", 'size=1m']);
+    expect(args.indexOf('/container/proc')).toBeLessThan(args.indexOf('/container/dev'));
+    expect(args[args.indexOf('/container/dev') + 2]).toBe('--devices');
+    expect(args).toContain('cgroup2');
+    expect(args.at(-1)).toBe('--readonly-root');
+    expect(mountArgs(plan, true)[1]).toBe('tmpfs'); // init.sh mounted the rootfs share already
   });
 });

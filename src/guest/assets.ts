@@ -9,7 +9,7 @@ import type { Progress } from '../host/progress.js';
 import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { VmrunError } from '../errors.js';
 import { CURRENT, type GuestAssets } from './ready.js';
-import { cachedKernel, currentKernelPackage, fetchKernel, type GuestKernel } from './kernel.js';
+import { cachedKernel, currentKernelPackage, fetchKernel, GUEST_MODULES, type GuestKernel } from './kernel.js';
 import { buildTree, bundleAgent, packTree } from './initramfs.js';
 import { makeAgentSnapshot } from './snapshot.js';
 
@@ -82,7 +82,7 @@ async function inputsKey(names: string[], agent: string): Promise<string> {
   const busybox = await execa('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { reject: false });
   const node = await stat(process.execPath);
   const hash = createHash('sha256')
-    .update([...names, busybox.stdout, process.version, node.size, node.mtimeMs].join('\n'))
+    .update([...names, ...GUEST_MODULES, busybox.stdout, process.version, node.size, node.mtimeMs].join('\n'))
     .update(agent);
   for (const file of ['init.sh', 'vmrun-exec.c']) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
   return hash.digest('hex').slice(0, 16);

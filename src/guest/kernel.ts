@@ -8,7 +8,7 @@ import type { Progress } from '../host/progress.js';
 /** The modules the guest's init loads, in this order (each needs the ones before it). */
 export const GUEST_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
-  'virtio_console', 'fuse', 'virtiofs', 'overlay',
+  'virtio_console', 'fuse', 'virtiofs',
 ];
 
 const META_PACKAGE = 'linux-image-cloud-amd64';
