@@ -1,12 +1,13 @@
 // What the VM tests share: a private --root per test file, busybox bundles, the CLI, and a
 // check that every process and file of this file's containers is gone.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { execa, type Options, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { vmLayout } from '../../src/vm/layout.js';
 import { VMRUN } from '../helpers/cli.js';
@@ -18,7 +19,7 @@ export interface Harness {
   /** Runs vmrun with this file's --root. */
   vmrun(args: string[], opts?: { input?: string }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Starts vmrun with this file's --root without waiting for it. */
-  spawn(args: string[], opts?: Parameters<typeof execa>[2]): ResultPromise;
+  spawn(args: string[], opts?: Options): ResultPromise;
   /** A bundle whose process runs args in a busybox rootfs. */
   bundle(...args: string[]): Promise<string>;
   state(id: string): Promise<{ status: string; pid: number }>;
@@ -46,9 +47,10 @@ export function vmHarness(opts: { root?: string } = {}): Harness {
       await writeFile(inFile, opts.input ?? '');
       const fds = [openSync(inFile, 'r'), openSync(outFile, 'w'), openSync(errFile, 'w')] as const;
       try {
-        const r = await execa(VMRUN, ['--root', h.root, ...args], { reject: false, stdin: fds[0], stdout: fds[1], stderr: fds[2] });
+        const child = spawn(VMRUN, ['--root', h.root, ...args], { stdio: [...fds] });
+        const [code] = (await once(child, 'exit')) as [number | null];
         const [stdout, stderr] = await Promise.all([outFile, errFile].map((f) => readFile(f, 'utf8')));
-        return { exitCode: r.exitCode ?? -1, stdout: stdout!.trimEnd(), stderr: stderr!.trimEnd() };
+        return { exitCode: code ?? -1, stdout: stdout!.trimEnd(), stderr: stderr!.trimEnd() };
       } finally {
         fds.forEach((fd) => closeSync(fd));
       }
