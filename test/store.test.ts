@@ -110,3 +110,17 @@ describe('container ids', () => {
     expect(checkContainerId(id)).toBe(id);
   });
 });
+
+describe('status', () => {
+  test('follows the monitor: alive keeps the phase, dead means stopped', async () => {
+    const { statusOf } = await import('../src/runtime/state.js');
+    const dead = { pid: process.pid, startTime: 1 };
+    expect(statusOf(record('a', { phase: 'creating', monitor: undefined }))).toBe('creating');
+    expect(statusOf(record('a', { phase: 'creating' }))).toBe('creating');
+    expect(statusOf(record('a', { phase: 'creating', monitor: dead }))).toBe('stopped');
+    expect(statusOf(record('a', { phase: 'running' }))).toBe('running');
+    expect(statusOf(record('a', { phase: 'running', monitor: dead }))).toBe('stopped');
+    expect(statusOf(record('a', { phase: 'created', monitor: undefined }))).toBe('stopped');
+    expect(statusOf(record('a', { phase: 'stopped' }))).toBe('stopped');
+  });
+});

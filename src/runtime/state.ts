@@ -7,9 +7,13 @@ import type { RuntimeContext } from './context.js';
 
 export type Status = ContainerState['status'];
 
-/** The status now: a container whose monitor has died (or never lived) has stopped. */
+/**
+ * The status now: a container whose monitor has died has stopped, and so has a created or
+ * running one without a monitor. Before its monitor is recorded, a container is being created.
+ */
 export function statusOf(record: ContainerRecord): Status {
-  if (record.phase === 'creating' || record.phase === 'stopped') return record.phase;
+  if (record.phase === 'stopped') return 'stopped';
+  if (record.phase === 'creating' && !record.monitor) return 'creating';
   return isAlive(record.monitor) ? record.phase : 'stopped';
 }
 
