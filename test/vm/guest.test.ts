@@ -1,7 +1,10 @@
 // What the container sees of its VM.
-import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { VMRUN } from '../helpers/cli.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -27,5 +30,27 @@ describe('the guest', () => {
     expect(r.exitCode).toBe(0);
     const availableKiB = Number(/MemAvailable:\s+(\d+) kB/.exec(r.stdout)?.[1]);
     expect(availableKiB * 1024).toBeGreaterThanOrEqual(160 * MiB);
+  });
+});
+
+describe('vmrun setup --check', () => {
+  test('after setup, finds nothing missing and names the accelerator with its reason', async () => {
+    const r = await vm.vmrun(['setup', '--check']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^accelerator: tcg \(.+\)$/m); // no usable KVM on these machines
+    expect(r.stdout).toMatch(/^ready: nothing is missing$/m);
+  });
+
+  test('with an empty cache, lists what is missing, changes nothing and exits 1', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'vmrun-empty-cache-'));
+    const r = spawnSync(VMRUN, ['--accel', 'kvm', 'setup', '--check'], {
+      encoding: 'utf8', env: { ...process.env, VMRUN_CACHE: cache },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^accelerator: kvm \(kvm was asked for\)$/m);
+    expect(r.stdout).toMatch(/the guest kernel linux-image-.*-cloud-amd64/);
+    expect(r.stdout).toMatch(/QEMU's capabilities/);
+    expect(await readdir(cache)).toEqual([]);
+    await rm(cache, { recursive: true });
   });
 });
