@@ -2,7 +2,8 @@
 // {"level":"error","msg":"...","time":"..."} (containerd's shim reads those back), `text` gives
 // logrus-style lines. Writes are synchronous: a verb may exit right after it logs.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 
 export type { Logger };
 export type LogFormat = 'text' | 'json';
@@ -12,9 +13,27 @@ export interface LogOptions {
   file?: string;
   format: LogFormat;
   debug: boolean;
+  /** Fields every line carries. */
+  bindings?: Record<string, unknown>;
 }
 
+/**
+ * A logger that loads pino at its first use: most verbs never log, and loading pino costs
+ * 50 ms of every invocation otherwise.
+ */
 export function createLogger(opts: LogOptions): Logger {
+  let real: Logger | undefined;
+  return new Proxy({} as Logger, {
+    get(_target, key) {
+      real ??= pinoLogger(opts);
+      const value: unknown = Reflect.get(real, key);
+      return typeof value === 'function' ? value.bind(real) : value;
+    },
+  });
+}
+
+function pinoLogger(opts: LogOptions): Logger {
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   const fd = opts.file ? openSync(opts.file, 'a', 0o600) : 2;
   const write = (line: string) => writeSync(fd, opts.format === 'json' ? line : toText(line));
   const logger = pino(
@@ -28,7 +47,7 @@ export function createLogger(opts: LogOptions): Logger {
     { write },
   );
   if (opts.file) process.once('exit', () => closeSync(fd));
-  return logger;
+  return opts.bindings ? logger.child(opts.bindings) : logger;
 }
 
 /** A pino JSON line as logrus writes text: time="..." level=error msg="..." key=value. */

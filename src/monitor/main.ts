@@ -26,7 +26,9 @@ function tell(message: object): void {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as MonitorArgs;
-  const log = createLogger({ file: args.logFile, format: args.logFormat, debug: args.debug }).child({ id: args.id, monitor: process.pid });
+  const log = createLogger({
+    file: args.logFile, format: args.logFormat, debug: args.debug, bindings: { id: args.id, monitor: process.pid },
+  });
   let monitor: Monitor;
   try {
     monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, log });

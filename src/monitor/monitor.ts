@@ -72,9 +72,7 @@ export class Monitor {
     const bundle = await loadBundle(record.bundle);
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
-    for (const reason of size.reasons) o.log.debug(reason);
     const { plan, ignored } = guestPlan(bundle.spec);
-    for (const what of ignored) o.log.warn(`not yet honoured: ${what}`);
 
     await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
     await mkdir(layout.shares, { recursive: true, mode: 0o700 });
@@ -87,12 +85,16 @@ export class Monitor {
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 
-    o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
     const monitor = new Monitor(o, record, layout, driver);
     try {
       const t0 = Date.now();
-      await driver.createDomain(xmlFile);
+      const created = driver.createDomain(xmlFile);
+      // Logged while virsh starts QEMU: the first log line loads the logger.
+      o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
+      for (const reason of size.reasons) o.log.debug(reason);
+      for (const what of ignored) o.log.warn(`not yet honoured: ${what}`);
+      await created;
       const tCreated = Date.now();
       const procs = await vmProcesses(layout.libvirtRoot);
       await monitor.update({ monitor: hostProcess(process.pid), accel: o.accel.accel, ...procs });

@@ -89,7 +89,6 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
     if (monitor.exitCode === null) await once(monitor, 'exit');
     throw new VmrunError(reply.error?.code ?? 'InvalidState', reply.error?.message ?? 'create failed');
   }
-  ctx.log.debug({ pid: monitor.pid }, 'container created');
   return monitor;
 }
 
