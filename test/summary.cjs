@@ -1,6 +1,6 @@
 // The last line of test/run: "N passed, N failed" from vitest's JSON report, counting a test
-// file that failed before its tests ran, and a leak check: any QEMU, virtiofsd or container
-// monitor still running after the suite is one more failure. Exits 1 when anything failed.
+// file that failed before its tests ran, and a leak check: any QEMU, virtiofsd, virsh or monitor
+// of vmrun's still running after the suite is one more failure. Exits 1 when anything failed.
 const { readFileSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
 
@@ -14,7 +14,9 @@ try {
 } catch (e) {
   console.log(`no test report: ${e.message}`);
 }
-const leaked = spawnSync('pgrep', ['-a', '-f', 'qemu-system|virtiofsd|dist/src/monitor/main.js'], { encoding: 'utf8' }).stdout.trim();
+// vmrun's VMs are named vmrun and live under /run/vmrun-vm; other QEMUs on the host are not ours.
+const ours = 'guest=vmrun|source=/run/vmrun-vm/|embed\\?root=/run/vmrun-vm/|dist/src/monitor/main[.]js';
+const leaked = spawnSync('pgrep', ['-a', '-f', ours], { encoding: 'utf8' }).stdout.trim();
 if (leaked) console.log(`\nleaked processes:\n${leaked}`);
 if (leaked) failed += 1;
 else passed += 1;
