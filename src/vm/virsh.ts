@@ -46,10 +46,6 @@ export class VirshShell {
     });
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
   /** Runs one virsh command; resolves with its output, rejects with its error lines. */
   run(command: string): Promise<string> {
     const marker = `__vmrun_done_${++this.count}__`;
