@@ -91,10 +91,6 @@ export class EmbeddedDriver {
     return new EmbeddedDriver(new VirshShell(root));
   }
 
-  get exited(): Promise<number | null> {
-    return this.shell.exited;
-  }
-
   async createDomain(xmlFile: string): Promise<void> {
     await this.shell.run(`create ${xmlFile}`);
   }
@@ -102,14 +98,6 @@ export class EmbeddedDriver {
   /** Stops the VM at once. virsh may report failure even when it worked: the caller checks the pids. */
   async destroyDomain(): Promise<void> {
     await this.shell.run(`destroy ${DOMAIN_NAME}`).catch(() => undefined);
-  }
-
-  async suspend(): Promise<void> {
-    await this.shell.run(`suspend ${DOMAIN_NAME}`);
-  }
-
-  async resume(): Promise<void> {
-    await this.shell.run(`resume ${DOMAIN_NAME}`);
   }
 
   close(): Promise<void> {
