@@ -1,10 +1,8 @@
 // vmrun's agent: PID 1's only job in the guest after init.sh. It serves the host over the
 // virtio-serial port: prepares the container at `create`, starts it, signals it, and reports
 // its exit after its output.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { startupSnapshot } from 'node:v8';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
@@ -18,7 +16,6 @@ const uptime = (text: string) => Number(text.split(' ')[0]);
 const now = () => uptime(readFileSync('/proc/uptime', 'utf8'));
 /** Seconds since the guest kernel started: when init started node, and when the agent began. */
 let boot: { nodeExec: number; agentStart: number };
-const run = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`vmrun-agent: ${msg}\n`);
 
 class Agent {
@@ -63,10 +60,6 @@ class Agent {
         return undefined;
       case 'ps':
         return { pids: containerPids() };
-      case 'shutdown':
-        await run('/bin/busybox', ['sync']);
-        void run('/bin/busybox', ['poweroff', '-f']);
-        return undefined;
       default:
         throw new Error(`${r.op} is not supported by this agent`);
     }
