@@ -390,7 +390,7 @@ describe('requests', () => {
   });
 
   test('reports a response to a request never made', async () => {
-    const { channel, errors, peer } = await channelAndRawPeer();
+    const { errors, peer } = await channelAndRawPeer();
     peer.send({ type: 'response', id: 9, ok: true });
     await vi.waitFor(() =>
       expect(errors).toEqual([expect.objectContaining({ message: 'a response to unknown request 9' })]),

@@ -5,6 +5,7 @@ import { appendFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeF
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { AccelChoice } from '../host/accel.js';
+import { writeFileAtomically } from '../host/atomic-file.js';
 import type { Progress } from '../host/progress.js';
 import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { VmrunError } from '../errors.js';
@@ -72,8 +73,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     }
     assets = { kernel: kernel.vmlinuz, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
   }
-  await writeFile(join(cacheDir, `${CURRENT}.tmp`), JSON.stringify(assets, null, 2) + '\n');
-  await rename(join(cacheDir, `${CURRENT}.tmp`), join(cacheDir, CURRENT));
+  await writeFileAtomically(join(cacheDir, CURRENT), JSON.stringify(assets, null, 2) + '\n');
   return assets;
 }
 

@@ -172,7 +172,7 @@ export class Monitor {
         await channel.request({ op: 'signal', process: 'init', signal: r.signal, all: r.all ?? false });
         return undefined;
       case 'destroy':
-        void this.stop(137, 'destroyed');
+        void this.stop(137, 'destroyed', { waitForOutput: false });
         return undefined;
     }
   }
@@ -182,10 +182,10 @@ export class Monitor {
   }
 
   /** Ends the container once: its output out, the VM gone, the record stopped, then the status. */
-  private stop(status: number, why: string): Promise<number> {
+  private stop(status: number, why: string, { waitForOutput = true } = {}): Promise<number> {
     this.stopping ??= (async () => {
       this.o.log.info({ status }, `stopping: ${why}`);
-      if (why !== 'destroyed') await Promise.all(this.outputs);
+      if (waitForOutput) await Promise.all(this.outputs);
       await this.update({ phase: 'stopped', exitStatus: status });
       await this.teardown();
       this.finish(status);

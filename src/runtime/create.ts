@@ -3,13 +3,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
 import type { AccelChoice } from '../host/accel.js';
+import { writeFileAtomically } from '../host/atomic-file.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { loadBundle } from '../oci/bundle.js';
@@ -56,7 +57,8 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await rm(layout.dir, { recursive: true, force: true });
       await mkdir(layout.dir, { recursive: true, mode: 0o700 });
       const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'));
-      if (o.pidFile) await writePidFile(o.pidFile, monitor.pid!);
+      // Whole or not at all, as runc writes it: a reader never sees half a pid.
+      if (o.pidFile) await writeFileAtomically(o.pidFile, String(monitor.pid));
       return monitor;
     });
   } catch (e) {
@@ -96,11 +98,4 @@ async function readAll(stream: Readable): Promise<string> {
   let text = '';
   for await (const chunk of stream) text += String(chunk);
   return text;
-}
-
-/** Written whole or not at all, as runc does, so that a reader never sees half a pid. */
-async function writePidFile(path: string, pid: number): Promise<void> {
-  const temp = join(dirname(path), `.${process.pid}.pid.tmp`);
-  await writeFile(temp, String(pid));
-  await rename(temp, path);
 }

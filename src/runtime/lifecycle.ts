@@ -5,7 +5,6 @@ import { VmrunError } from '../errors.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import { isAlive } from '../host/process.js';
 import { controlRequest } from '../monitor/control.js';
-import { notFound } from '../state/store.js';
 import { layoutOf } from '../vm/layout.js';
 import { destroyLeftovers, waitGone } from '../vm/libvirt.js';
 import type { RuntimeContext } from './context.js';
@@ -23,7 +22,8 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
 
 export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
   const record = await ctx.store.load(id);
-  if (statusOf(record) === 'stopped' || statusOf(record) === 'creating') {
+  const status = statusOf(record);
+  if (status === 'stopped' || status === 'creating') {
     throw new VmrunError('InvalidState', 'container not running');
   }
   await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'kill', signal, all });
@@ -52,9 +52,6 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     const fresh = await ctx.store.load(id).catch(() => record);
     await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? [])].filter((p) => p !== undefined));
     await rm(layout.dir, { recursive: true, force: true });
-  }).catch((e: unknown) => {
-    if (e instanceof VmrunError && e.code === 'ContainerNotFound') throw notFound(id);
-    throw e;
   });
   await ctx.store.remove(id);
 }

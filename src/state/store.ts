@@ -1,9 +1,9 @@
 // The state store: <root>/<id>/state.json (vmrun's ContainerRecord) and <root>/<id>/lock.
 // The only code that reads or writes those files.
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, VmrunError } from '../errors.js';
+import { writeFileAtomically } from '../host/atomic-file.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import { checkRecord } from '../schemas.js';
 import { checkContainerId } from './id.js';
@@ -60,10 +60,7 @@ export class StateStore {
 
   /** Replaces the record atomically: readers see the old file or the new one, never a mix. */
   async save(record: ContainerRecord): Promise<void> {
-    const path = join(this.dirOf(record.id), STATE_FILE);
-    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600, flush: true });
-    await rename(temp, path);
+    await writeFileAtomically(join(this.dirOf(record.id), STATE_FILE), JSON.stringify(record, null, 2) + '\n', 0o600);
   }
 
   async remove(id: string): Promise<void> {
