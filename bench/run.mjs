@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // vmrun's benchmark: one run, interleaved, medians of RUNS each (the machine is noisy, so only
 // ratios within one run mean anything):
-//   (a) the floor: plain qemu-system-x86_64, the guest kernel, 1 vCPU, 256 MiB, a busybox-only
-//       initramfs whose /init prints one line; time to that line
+//   (a) the floor: plain qemu-system-x86_64, the guest kernel as Debian packages it (vmlinuz),
+//       1 vCPU, 256 MiB, a busybox-only initramfs whose /init prints one line; time to that line;
+//       and beside it the same floor booting the unpacked kernel directly (PVH), as vmrun does
 //   (b) vmrun create + start to the container's first output line, with its breakdown
 //   (c) opening a fresh libvirt root with and without the seeded QEMU capabilities
 // Writes bench/results.json and bench/results.md. Needs `vmrun setup` done; run as root.
@@ -18,7 +19,8 @@ const top = fileURLToPath(new URL('..', import.meta.url));
 const VMRUN = join(top, 'bin/vmrun');
 const RUNS = Number(process.env.RUNS ?? 5);
 const cache = process.env.VMRUN_CACHE ?? '/var/lib/vmrun';
-const { kernel } = JSON.parse(readFileSync(join(cache, 'guest.json'), 'utf8'));
+const guest = JSON.parse(readFileSync(join(cache, 'guest.json'), 'utf8'));
+const { vmlinuz } = JSON.parse(readFileSync(join(cache, 'kernel', guest.kernelPackage, 'kernel.json'), 'utf8'));
 const { capabilitiesCache, prepareRoot, EMULATOR } = await import(join(top, 'dist/src/vm/libvirt.js'));
 const work = mkdtempSync(join(tmpdir(), 'vmrun-bench-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -51,7 +53,7 @@ async function untilLine(cmd, args, match, opts = {}) {
   throw new Error(`${cmd} ended before printing ${match}`);
 }
 
-async function floor(initrd) {
+async function floor(initrd, kernel) {
   const { ms, child } = await untilLine('qemu-system-x86_64', [
     '-machine', 'pc,accel=tcg', '-m', '256', '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none',
     '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd,
@@ -109,9 +111,9 @@ execFileSync(join(top, 'test/fixtures/busybox-bundle'), [bundle, 'echo', 'first 
 const initrd = floorInitrd();
 const rows = [];
 for (let i = 1; i <= RUNS; i++) {
-  const row = { floor: await floor(initrd), vmrun: await vmrunFirstLine(bundle), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
+  const row = { floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel), vmrun: await vmrunFirstLine(bundle), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
   rows.push(row);
-  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s, vmrun ${seconds(row.vmrun.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
+  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), vmrun ${seconds(row.vmrun.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
 }
 rmSync(work, { recursive: true, force: true });
 
@@ -128,12 +130,14 @@ const results = {
   runs: RUNS,
   medianMs: {
     floor: m((r) => r.floor),
+    floorPvh: m((r) => r.floorPvh),
     ...Object.fromEntries(parts.map((p) => [`vmrun.${p}`, m((r) => r.vmrun[p])])),
     rootSeeded: m((r) => r.rootSeeded),
     rootProbed: m((r) => r.rootProbed),
   },
 };
 results.ratio = results.medianMs['vmrun.total'] / results.medianMs.floor;
+results.ratioPvh = results.medianMs['vmrun.total'] / results.medianMs.floorPvh;
 results.rows = rows;
 writeFileSync(join(top, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
 
@@ -143,6 +147,7 @@ const md = [
   '| what | median |',
   '|---|---|',
   `| (a) floor: bare QEMU, busybox /init prints a line | ${seconds(results.medianMs.floor)} s |`,
+  `| (a') the floor booting the unpacked kernel directly (PVH), as vmrun does | ${seconds(results.medianMs.floorPvh)} s |`,
   `| (b) vmrun create + start to the container's first line | ${seconds(results.medianMs['vmrun.total'])} s |`,
   `| &nbsp;&nbsp;vmrun create returns | ${seconds(results.medianMs['vmrun.create'])} s |`,
   `| &nbsp;&nbsp;&nbsp;&nbsp;libvirt creates the domain | ${seconds(results.medianMs['vmrun.libvirt'])} s |`,
@@ -153,6 +158,7 @@ const md = [
   `| &nbsp;&nbsp;vmrun start returns | ${seconds(results.medianMs['vmrun.start'])} s |`,
   `| &nbsp;&nbsp;start to the first line | ${seconds(results.medianMs['vmrun.startToOutput'])} s |`,
   `| **ratio b/a** | **${results.ratio.toFixed(2)}** |`,
+  `| ratio b/a' | ${results.ratioPvh.toFixed(2)} |`,
   `| (c) fresh libvirt root, capabilities seeded | ${seconds(results.medianMs.rootSeeded)} s |`,
   `| (c) fresh libvirt root, QEMU probed | ${seconds(results.medianMs.rootProbed)} s |`,
   '',

@@ -2,7 +2,7 @@
 // sockets differently (opening /dev/stdout fails on one). Node has no pipe(2), so each stream
 // is a named FIFO: the agent keeps a non-blocking end, the process gets a plain blocking one.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { socketOnFd } from './fd-socket.js';
 
@@ -18,7 +18,9 @@ export interface StdioFifos {
 
 export function makeStdioFifos(dir: string, name: string, want: { stdin: boolean; stdout: boolean; stderr: boolean }): StdioFifos {
   const paths = (['stdin', 'stdout', 'stderr'] as const).filter((s) => want[s]).map((s) => `${dir}/${name}.${s}`);
-  if (paths.length > 0) execFileSync('/bin/busybox', ['mkfifo', '-m', '600', ...paths]);
+  // Those of the container's init exist from boot (guest-agent/init.sh).
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length > 0) execFileSync('/bin/busybox', ['mkfifo', '-m', '600', ...missing]);
   const childFds: number[] = [];
   const own = (fd: number) => (childFds.push(fd), fd);
   const result: StdioFifos = {

@@ -36,7 +36,7 @@ export async function planAssets(cacheDir: string, accel: AccelChoice): Promise<
   const key = await inputsKey([kernelPackage, accel.accel], agent);
   const initrd = join(cacheDir, 'guest', key, 'initrd.img');
   const built = kernel && (await stat(initrd).then(() => true, () => false))
-    ? { kernel: kernel.vmlinuz, initrd, kernelPackage, key }
+    ? { kernel: kernel.image, initrd, kernelPackage, key }
     : undefined;
   return { kernelPackage, agent, kernel, key, built };
 }
@@ -55,7 +55,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
       const initrd = join(work, 'out', 'initrd.img');
       await packTree(join(work, 'tree'), initrd);
       // The snapshot goes in a second cpio archive after the first; the kernel unpacks both.
-      const blob = await makeAgentSnapshot(kernel.vmlinuz, initrd, accel, capsCache, progress);
+      const blob = await makeAgentSnapshot(kernel.image, initrd, accel, capsCache, progress);
       if (blob) {
         await mkdir(join(work, 'snapshot', 'agent'), { recursive: true });
         await writeFile(join(work, 'snapshot', 'agent', 'agent.blob'), blob);
@@ -71,7 +71,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     for (const old of await readdir(guestDir)) {
       if (old !== plan.key && !old.startsWith('.work-')) await rm(join(guestDir, old), { recursive: true, force: true });
     }
-    assets = { kernel: kernel.vmlinuz, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
+    assets = { kernel: kernel.image, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
   }
   await writeFileAtomically(join(cacheDir, CURRENT), JSON.stringify(assets, null, 2) + '\n');
   return assets;

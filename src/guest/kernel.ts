@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } fr
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Progress } from '../host/progress.js';
+import { extractPvhKernel } from './vmlinux.js';
 
 /** The modules the guest's init loads, in this order (each needs the ones before it). */
 export const GUEST_MODULES = [
@@ -19,6 +20,8 @@ export interface GuestKernel {
   /** The kernel release, such as 6.1.0-56-cloud-amd64. */
   release: string;
   vmlinuz: string;
+  /** What the VM boots: the uncompressed kernel when it has a PVH entry point, else vmlinuz. */
+  image: string;
   /** A folder of NAME.ko for each of GUEST_MODULES that is not built in. */
   modules: string;
 }
@@ -36,7 +39,8 @@ export function kernelDir(cacheDir: string, pkg: string): string {
 /** The cached kernel of that package, if it is complete. */
 export async function cachedKernel(cacheDir: string, pkg: string): Promise<GuestKernel | undefined> {
   try {
-    return JSON.parse(await readFile(join(kernelDir(cacheDir, pkg), 'kernel.json'), 'utf8')) as GuestKernel;
+    const kernel = JSON.parse(await readFile(join(kernelDir(cacheDir, pkg), 'kernel.json'), 'utf8')) as GuestKernel;
+    return kernel.image ? kernel : undefined; // a cache from before `image` is made again
   } catch {
     return undefined;
   }
@@ -64,13 +68,18 @@ export async function fetchKernel(cacheDir: string, pkg: string, progress: Progr
     await mkdir(modules, { recursive: true });
     const vmlinuz = join(out, 'vmlinuz');
     await copyFile(join(root, 'boot', `vmlinuz-${release}`), vmlinuz);
+    progress.step('unpacking the uncompressed kernel for a direct (PVH) boot');
+    const noPvh = await extractPvhKernel(vmlinuz, join(out, 'vmlinux'));
+    if (noPvh) progress.step(`booting the compressed kernel: ${noPvh}`);
     for (const name of GUEST_MODULES) {
       const path = (await execa('modinfo', ['-b', root, '-k', release, '-n', name])).stdout.trim();
       if (path === '(builtin)') continue;
       if (!path.endsWith('.ko')) throw new Error(`module ${name} of ${pkg} is ${path}, which busybox insmod cannot load`);
       await copyFile(path, join(modules, `${name}.ko`));
     }
-    const kernel: GuestKernel = { package: pkg, release, vmlinuz: join(dir, 'vmlinuz'), modules: join(dir, 'modules') };
+    const kernel: GuestKernel = {
+      package: pkg, release, vmlinuz: join(dir, 'vmlinuz'), image: join(dir, noPvh ? 'vmlinuz' : 'vmlinux'), modules: join(dir, 'modules'),
+    };
     await writeFile(join(out, 'kernel.json'), JSON.stringify(kernel, null, 2) + '\n');
     await rm(dir, { recursive: true, force: true });
     await rename(out, dir);

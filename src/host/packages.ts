@@ -12,6 +12,8 @@ export const HOST_PACKAGES = [
   'cpio', // the initramfs
   'kmod', // depmod and modinfo for the guest kernel's modules
   'zstd', // the initramfs compression
+  'lz4', // with xz-utils, zstd and gzip: the kernel's payload, unpacked for a direct (PVH) boot
+  'xz-utils',
   'gcc', // the guest's process starter, vmrun-exec, is a small static C program
   'libc6-dev',
 ];
