@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
 import { makeStdioFifos } from './fifos.js';
+import { processFlags } from './process-flags.js';
 import { signalAll } from './processes.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
@@ -59,8 +60,7 @@ export class ContainerProcess {
       stderr: stdio.stderr !== undefined,
     });
     // The status fd first: vmrun-exec reports there whatever fails after it, a mount included.
-    const args = ['--status-fd', '3', '--start-fd', '4', ...mounts, '--root', root, '--cwd', spec.cwd,
-      '--uid', String(spec.user.uid), '--gid', String(spec.user.gid), '--', ...spec.args];
+    const args = ['--status-fd', '3', '--start-fd', '4', ...mounts, '--root', root, ...processFlags(spec), '--', ...spec.args];
     const child = spawn(VMRUN_EXEC, args, {
       stdio: [...fifos.child, 'pipe', 'pipe'],
       env: Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),

@@ -19,6 +19,15 @@ const now = () => uptime(readFileSync('/proc/uptime', 'utf8'));
 let boot: { nodeExec: number; agentStart: number };
 const log = (msg: string) => process.stderr.write(`vmrun-agent: ${msg}\n`);
 
+/** The whole guest is the container's, so any sysctl applies (runc allows only namespaced ones). */
+function setSysctl(key: string, value: string): void {
+  try {
+    writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
+  } catch (e) {
+    throw new Error(`sysctl ${key}=${value}: ${(e as Error).message}`);
+  }
+}
+
 class Agent {
   private channel?: AgentChannel;
   private container?: ContainerProcess;
@@ -47,6 +56,7 @@ class Agent {
         const mounts = mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag));
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
+        for (const [key, value] of Object.entries(plan.sysctl ?? {})) setSysctl(key, value);
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, mounts);
         this.container = container;
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));

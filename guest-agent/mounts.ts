@@ -10,7 +10,10 @@ export const CONTAINER_ROOT = '/container';
 /** init.sh mounts the share "rootfs" there while node starts, then makes this file. */
 const EARLY_MOUNT_MARK = '/run/vmrun/rootfs-mounted';
 
-/** vmrun-exec's flags that mount the container's filesystems, in config.json's order. */
+/**
+ * vmrun-exec's flags for the container's filesystem: the mounts in config.json's order, then the
+ * devices, read-only paths and masked paths it applies inside the root.
+ */
 export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
   const root = CONTAINER_ROOT;
   const args = rootMounted ? [] : ['--mount', 'virtiofs', plan.rootfs.tag, root, ''];
@@ -21,6 +24,11 @@ export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
     if (m.destination === '/dev' && type === 'tmpfs') args.push('--devices', root + '/dev');
   }
   if (plan.rootfs.readonly) args.push('--readonly-root');
+  for (const d of plan.devices ?? []) {
+    args.push('--device', [d.path, d.type, d.major, d.minor, d.fileMode.toString(8), d.uid, d.gid].join(':'));
+  }
+  for (const path of plan.readonlyPaths ?? []) args.push('--readonly-path', path);
+  for (const path of plan.maskedPaths ?? []) args.push('--mask', path);
   return args;
 }
 

@@ -4,6 +4,7 @@ import { parseSignal } from '../src/host/signals.js';
 import { guestPlan } from '../src/oci/guest-plan.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 import { mountArgs } from '../guest-agent/mounts.js';
+import { processFlags } from '../guest-agent/process-flags.js';
 
 const usable = { kvmDevice: true, hardwareFlags: true, pvm: false };
 
@@ -53,8 +54,44 @@ describe('guest plan', () => {
     expect(plan.process).toMatchObject({ args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } });
     expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
     expect(ignored).toContain('/mounts/7: bind mount of /srv/data on /data');
-    expect(ignored).toContain('/process/rlimits');
     expect(ignored).toContain('/process/terminal'); // runc's default asks for a terminal
+    expect(plan.maskedPaths).toContain('/proc/kcore'); // runc's defaults
+    expect(plan.readonlyPaths).toContain('/proc/sys');
+  });
+
+  test("becomes vmrun-exec's process flags: user, groups, umask, limits, capabilities", () => {
+    const spec = defaultSpec();
+    spec.process.user = { uid: 1000, gid: 100, additionalGids: [5, 6], umask: 0o27 };
+    spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }, { type: 'RLIMIT_CORE', soft: 0, hard: 18446744073709551615 }];
+    spec.process.capabilities = { bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_NOPE'], ambient: ['CAP_NET_BIND_SERVICE'] };
+    spec.process.noNewPrivileges = true;
+    spec.process.oomScoreAdj = -17;
+    const { plan, ignored } = guestPlan(spec);
+    expect(ignored).toEqual(['/process/terminal', '/process/capabilities/bounding/3: unknown capability CAP_NOPE']);
+    expect(processFlags(plan.process)).toEqual([
+      '--cwd', '/', '--uid', '1000', '--gid', '100', '--groups', '5,6', '--umask', '23',
+      '--rlimit', '7:100:200', '--rlimit', '4:0:unlimited',
+      '--caps', '421:0:0:0:400', '--no-new-privileges', '--oom-score-adj', '-17',
+    ]);
+    // Without a capabilities object the process keeps what root has, as under runc.
+    const bare = defaultSpec();
+    delete bare.process.capabilities;
+    expect(processFlags(guestPlan(bare).plan.process)).not.toContain('--caps');
+  });
+
+  test('carries sysctl, devices, read-only and masked paths to the guest', () => {
+    const spec = defaultSpec();
+    spec.linux!.sysctl = { 'kernel.msgmax': '4096' };
+    spec.linux!.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 }, { path: '/dev/p', type: 'p', fileMode: 0o600, uid: 7, gid: 8 }];
+    spec.linux!.maskedPaths = ['/secret'];
+    spec.linux!.readonlyPaths = ['/data'];
+    const { plan } = guestPlan(spec);
+    expect(plan.sysctl).toEqual({ 'kernel.msgmax': '4096' });
+    const args = mountArgs(plan, true);
+    expect(args.slice(args.indexOf('--readonly-root') + 1)).toEqual([
+      '--device', '/dev/fuse:c:10:229:666:0:0', '--device', '/dev/p:p:0:0:600:7:8',
+      '--readonly-path', '/data', '--mask', '/secret',
+    ]);
   });
 
   test("becomes vmrun-exec's mount flags, in order, with the devices of /dev", () => {
@@ -66,7 +103,7 @@ describe('guest plan', () => {
     expect(args.indexOf('/container/proc')).toBeLessThan(args.indexOf('/container/dev'));
     expect(args[args.indexOf('/container/dev') + 2]).toBe('--devices');
     expect(args).toContain('cgroup2');
-    expect(args.at(-1)).toBe('--readonly-root');
+    expect(args).toContain('--readonly-root');
     expect(mountArgs(plan, true)[1]).toBe('tmpfs'); // init.sh mounted the rootfs share already
   });
 });

@@ -78,6 +78,7 @@ export interface GuestPlan {
   };
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  devices?: GuestDevice[];
 }
 export interface GuestMount {
   destination: string;
@@ -117,6 +118,18 @@ export interface ProcessPlan {
   };
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
+}
+/**
+ * A device node made in the container's root, as linux.devices lists it.
+ */
+export interface GuestDevice {
+  path: string;
+  type: 'c' | 'b' | 'u' | 'p';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
 }
 /**
  * The streams a process's stdio travels on; a missing one is /dev/null. With terminal, stdout carries the terminal's output and stderr is absent.

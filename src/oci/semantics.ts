@@ -1,11 +1,10 @@
 // Rules of the runtime-spec (and of runc) that a JSON Schema cannot state.
 import type { Spec } from '../generated/config.js';
+import { RLIMITS } from './linux-ids.js';
 
-export const RLIMIT_TYPES = new Set([
-  'RLIMIT_AS', 'RLIMIT_CORE', 'RLIMIT_CPU', 'RLIMIT_DATA', 'RLIMIT_FSIZE', 'RLIMIT_LOCKS',
-  'RLIMIT_MEMLOCK', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_NOFILE', 'RLIMIT_NPROC',
-  'RLIMIT_RSS', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME', 'RLIMIT_SIGPENDING', 'RLIMIT_STACK',
-]);
+export const RLIMIT_TYPES = new Set(Object.keys(RLIMITS));
+/** A sysctl key: dotted names, nothing that could leave /proc/sys. */
+const SYSCTL_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_:-]+)*$/;
 
 /** Each broken rule as `JSON pointer: what is wrong`. */
 export function semanticProblems(spec: Spec): string[] {
@@ -22,6 +21,14 @@ export function semanticProblems(spec: Spec): string[] {
   spec.linux?.namespaces?.forEach((ns, i) => {
     if (seenNamespaces.has(ns.type)) problems.push(`/linux/namespaces/${i}/type: duplicate namespace "${ns.type}"`);
     seenNamespaces.add(ns.type);
+  });
+  for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
+    if (!SYSCTL_KEY.test(key)) problems.push(`/linux/sysctl/${key}: not a sysctl name`);
+  }
+  spec.linux?.devices?.forEach((d, i) => {
+    if (d.type !== 'p' && (d.major === undefined || d.minor === undefined)) {
+      problems.push(`/linux/devices/${i}: a "${d.type}" device needs major and minor`);
+    }
   });
   const cpu = spec.linux?.resources?.cpu;
   if (cpu?.quota !== undefined && cpu.quota > 0 && cpu.period === 0) {

@@ -1,0 +1,37 @@
+// vmrun-exec's flags for a process's attributes: working directory, user and groups, umask,
+// limits, capabilities, no_new_privs and the OOM score (guest-agent/vmrun-exec.c applies them).
+import type { ProcessPlan } from '../src/generated/agent-protocol.js';
+import { CAPABILITIES, RLIMITS } from '../src/oci/linux-ids.js';
+
+const CAPABILITY_SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const;
+
+export function processFlags(p: ProcessPlan): string[] {
+  const flags = ['--cwd', p.cwd, '--uid', String(p.user.uid), '--gid', String(p.user.gid)];
+  if (p.user.additionalGids) flags.push('--groups', p.user.additionalGids.join(','));
+  if (p.user.umask !== undefined) flags.push('--umask', String(p.user.umask));
+  for (const { type, soft, hard } of p.rlimits ?? []) {
+    const resource = RLIMITS[type];
+    if (resource === undefined) throw new Error(`unknown rlimit ${type}`);
+    flags.push('--rlimit', `${resource}:${limit(soft)}:${limit(hard)}`);
+  }
+  const caps = p.capabilities;
+  if (caps) flags.push('--caps', CAPABILITY_SETS.map((set) => mask(caps[set] ?? [])).join(':'));
+  if (p.noNewPrivileges) flags.push('--no-new-privileges');
+  if (p.oomScoreAdj !== undefined) flags.push('--oom-score-adj', String(p.oomScoreAdj));
+  return flags;
+}
+
+/** config.json writes RLIM_INFINITY as 2^64-1, which JSON numbers round to 2^64. */
+function limit(value: number): string {
+  return value >= 2 ** 64 - 1 ? 'unlimited' : BigInt(Math.trunc(value)).toString();
+}
+
+function mask(names: string[]): string {
+  let bits = 0n;
+  for (const name of names) {
+    const cap = CAPABILITIES[name];
+    if (cap === undefined) throw new Error(`unknown capability ${name}`);
+    bits |= 1n << BigInt(cap);
+  }
+  return bits.toString(16);
+}
