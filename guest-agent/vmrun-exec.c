@@ -267,9 +267,12 @@ static void apply_caps(const struct caps *c, int last_cap) {
   }
   if (syscall(SYS_capset, &header, data) < 0) fail("capset: %s", strerror(errno));
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) fail("clear ambient capabilities: %s", strerror(errno));
+  /* An ambient capability needs to be permitted and inheritable; runc skips those that are not
+     (its default config lists ambient capabilities and no inheritable ones). */
   for (int cap = 0; cap <= last_cap; cap++) {
     if (!(c->ambient & (1ULL << cap))) continue;
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) fail("raise ambient capability %d: %s", cap, strerror(errno));
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM)
+      fail("raise ambient capability %d: %s", cap, strerror(errno));
   }
 }
 

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'InvalidState'
   | 'InvalidArgument'
   | 'FileExists'
-  | 'StateCorrupt';
+  | 'StateCorrupt'
+  | 'HookFailed';
 
 export class VmrunError extends Error {
   constructor(

@@ -42,7 +42,8 @@ function pinoLogger(opts: LogOptions): Logger {
       base: undefined,
       messageKey: 'msg',
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
-      formatters: { level: (label) => ({ level: label }) },
+      // logrus's names, which runc's callers read: "warning", not pino's "warn".
+      formatters: { level: (label) => ({ level: label === 'warn' ? 'warning' : label }) },
     },
     { write },
   );

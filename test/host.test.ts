@@ -3,6 +3,8 @@ import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
 import { parseSignal } from '../src/host/signals.js';
 import { guestPlan } from '../src/oci/guest-plan.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
+import { unhonouredFields } from '../src/oci/unhonoured.js';
+import type { Spec } from '../src/generated/config.js';
 import { mountArgs } from '../guest-agent/mounts.js';
 import { processFlags } from '../guest-agent/process-flags.js';
 
@@ -53,8 +55,7 @@ describe('guest plan', () => {
     expect(plan.rootfs).toEqual({ tag: 'rootfs', readonly: true });
     expect(plan.process).toMatchObject({ args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } });
     expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
-    expect(ignored).toContain('/mounts/7: bind mount of /srv/data on /data');
-    expect(ignored).toContain('/process/terminal'); // runc's default asks for a terminal
+    expect(ignored).toEqual(['/mounts/7 (bind mounts of host paths are not applied yet: /srv/data on /data)']);
     expect(plan.maskedPaths).toContain('/proc/kcore'); // runc's defaults
     expect(plan.readonlyPaths).toContain('/proc/sys');
   });
@@ -67,7 +68,7 @@ describe('guest plan', () => {
     spec.process.noNewPrivileges = true;
     spec.process.oomScoreAdj = -17;
     const { plan, ignored } = guestPlan(spec);
-    expect(ignored).toEqual(['/process/terminal', '/process/capabilities/bounding/3: unknown capability CAP_NOPE']);
+    expect(ignored).toEqual(["/process/capabilities/bounding/3 (CAP_NOPE is not a capability the guest's kernel knows)"]);
     expect(processFlags(plan.process)).toEqual([
       '--cwd', '/', '--uid', '1000', '--gid', '100', '--groups', '5,6', '--umask', '23',
       '--rlimit', '7:100:200', '--rlimit', '4:0:unlimited',
@@ -107,3 +108,22 @@ describe('guest plan', () => {
     expect(mountArgs(plan, true)[1]).toBe('tmpfs'); // init.sh mounted the rootfs share already
   });
 });
+
+describe('fields vmrun does not apply', () => {
+  test("are named with the reason, and runc's default spec has only its terminal among them", () => {
+    expect(unhonouredFields(defaultSpec())).toEqual(['/process/terminal (terminals come with the containerd work)']);
+    const spec = defaultSpec() as Spec & { linux: Record<string, unknown>; process: Record<string, unknown> };
+    spec.process.terminal = false;
+    spec.process.apparmorProfile = 'docker-default';
+    spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' };
+    spec.linux.resources = { devices: [{ allow: false, access: 'rwm' }], memory: { limit: 1 << 28 } } as never;
+    spec.linux.namespaces = [{ type: 'network', path: '/var/run/netns/x' }, { type: 'pid' }];
+    expect(unhonouredFields(spec)).toEqual([
+      '/process/apparmorProfile (the guest kernel has no such policy loaded)',
+      '/linux/seccomp (system call filters are not applied in the guest yet; the VM is the boundary)',
+      '/linux/resources/devices (the guest sees only the devices vmrun gives it; the rules are not applied)',
+      '/linux/namespaces/0/path (joining a network namespace comes with the host network and cgroup work)',
+    ]);
+  });
+});
+

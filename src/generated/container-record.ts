@@ -30,6 +30,12 @@ export interface ContainerRecord {
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
   /**
+   * config.json's hooks as create read them: poststop runs at delete, whatever became of the bundle.
+   */
+  hooks?: {
+    [k: string]: Hook[];
+  };
+  /**
    * The container process's exit status once known: the code, or 128+signal.
    */
   exitStatus?: number;
@@ -40,4 +46,10 @@ export interface ContainerRecord {
 export interface HostProcess {
   pid: number;
   startTime: number;
+}
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
 }

@@ -14,6 +14,7 @@ import type { Event } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
+import { hookState, runHooks, type HookKind, type HookState } from '../runtime/hooks.js';
 import type { AccelChoice } from '../host/accel.js';
 import { hostLimits } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
@@ -72,7 +73,7 @@ export class Monitor {
     const bundle = await loadBundle(record.bundle);
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
-    const { plan, ignored } = guestPlan(bundle.spec);
+    const { plan } = guestPlan(bundle.spec);
 
     await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
     await mkdir(layout.shares, { recursive: true, mode: 0o700 });
@@ -93,26 +94,35 @@ export class Monitor {
       // Logged while virsh starts QEMU: the first log line loads the logger.
       o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
       for (const reason of size.reasons) o.log.debug(reason);
-      for (const what of ignored) o.log.warn(`not yet honoured: ${what}`);
       await created;
       const tCreated = Date.now();
       const procs = await vmProcesses(layout.libvirtRoot);
       await monitor.update({ monitor: hostProcess(process.pid), accel: o.accel.accel, ...procs });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
-      const channel = await monitor.connectAgent();
+      // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
+      // process is made only once they have succeeded.
+      const hooksDone = monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating'));
+      const [channel] = await Promise.all([monitor.connectAgent(), hooksDone]);
       const tHello = Date.now();
       monitor.relayStdio(channel);
       const result = (await channel.request({ op: 'create', plan, stdio: { stdin: STDIN, stdout: STDOUT, stderr: STDERR } })) as { boot?: unknown } | undefined;
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
+      await monitor.runHooks('createContainer', 'creating');
       monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
       for (const signal of FORWARDED) process.on(signal, () => void monitor.forward(signal));
       await monitor.update({ phase: 'created' });
       return monitor;
     } catch (e) {
       await monitor.teardown();
+      await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
+  }
+
+  /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
+  private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid));
   }
 
   private async connectAgent(): Promise<AgentChannel> {
@@ -164,8 +174,14 @@ export class Monitor {
     switch (r.op) {
       case 'start':
         if (this.record.phase !== 'created') throw new VmrunError('InvalidState', `cannot start a container that is ${this.record.phase}`);
+        await this.runHooks('startContainer', 'created').catch((e: Error) => {
+          void this.stop(255, e.message, { waitForOutput: false }); // after this answer goes out
+          throw e;
+        });
         await channel.request({ op: 'start' });
         await this.update({ phase: 'running' });
+        // As runc's start, which returns once they have run; their failure is only logged.
+        await this.runHooks('poststart', 'running').catch((e: Error) => this.o.log.warn(e.message));
         return undefined;
       case 'kill':
         if (this.stopping) throw new VmrunError('InvalidState', 'container not running');

@@ -16,14 +16,12 @@ export function guestPlan(spec: Spec): PlannedGuest {
   (spec.mounts ?? []).forEach((m, i) => {
     const isBind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
     if (isBind) {
-      ignored.push(`/mounts/${i}: bind mount of ${m.source ?? '?'} on ${m.destination}`);
+      ignored.push(`/mounts/${i} (bind mounts of host paths are not applied yet: ${m.source ?? '?'} on ${m.destination})`);
       return;
     }
     mounts.push({ destination: m.destination, type: m.type ?? 'none', source: m.source, options: m.options });
   });
   const p = spec.process;
-  const unread: [string, unknown][] = [['/process/terminal', p.terminal || undefined], ['/hooks', spec.hooks]];
-  for (const [field, value] of unread) if (value !== undefined) ignored.push(field);
   const process: ProcessPlan = {
     args: p.args,
     env: p.env ?? [],
@@ -60,7 +58,7 @@ function knownCapabilities(sets: Capabilities, ignored: string[]): Record<string
     if (!names) continue;
     known[set] = names.filter((name, i) => {
       if (name in CAPABILITIES) return true;
-      ignored.push(`/process/capabilities/${set}/${i}: unknown capability ${name}`);
+      ignored.push(`/process/capabilities/${set}/${i} (${name} is not a capability the guest's kernel knows)`);
       return false;
     });
   }

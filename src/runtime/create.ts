@@ -9,11 +9,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
+import type { ContainerRecord } from '../generated/container-record.js';
+import type { Hook, Hooks } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { loadBundle } from '../oci/bundle.js';
+import { guestPlan } from '../oci/guest-plan.js';
+import { unhonouredFields } from '../oci/unhonoured.js';
 import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
 import { vmLayout } from '../vm/layout.js';
@@ -37,6 +41,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   checkContainerId(id);
   const bundle = await loadBundle(o.bundle);
   await readyAssets(o.cacheDir);
+  warnUnhonoured(ctx, o, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
   await ctx.store.create({
     recordVersion: 1,
@@ -47,6 +52,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     created: new Date().toISOString(),
     owner: userInfo().username,
     annotations: bundle.spec.annotations,
+    hooks: recordedHooks(bundle.spec.hooks),
     phase: 'creating',
     vmDir: layout.dir,
   });
@@ -66,6 +72,23 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     await ctx.store.remove(id);
     throw e;
   }
+}
+
+/** One warning for all of them, never a silent difference: on stderr, and in the --log file. */
+function warnUnhonoured(ctx: RuntimeContext, o: CreateOptions, fields: string[]): void {
+  if (fields.length === 0) return;
+  const message = `config.json fields vmrun does not apply: ${fields.join('; ')}`;
+  ctx.log.warn(message); // stderr itself when there is no --log
+  if (o.logFile) process.stderr.write(`vmrun: warning: ${message}\n`);
+}
+
+/** The hooks, with only the fields the runtime-spec gives them. */
+function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
+  if (!hooks) return undefined;
+  return Object.fromEntries(Object.entries(hooks).map(([kind, list]: [string, Hook[]]) => [
+    // Only the fields the runtime-spec defines, and no undefined ones: the record is validated.
+    kind, list.map(({ path, args, env, timeout }) => JSON.parse(JSON.stringify({ path, args, env, timeout })) as Hook),
+  ]));
 }
 
 async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string): Promise<ChildProcess> {

@@ -1,0 +1,55 @@
+// The config.json fields vmrun accepts and does not apply, each with the reason: `create` warns
+// about them (docs/compat.md has the whole table).
+import type { Spec } from '../generated/config.js';
+
+const LATER_HOST = 'comes with the host network and cgroup work';
+const NO_POLICY = 'the guest kernel has no such policy loaded';
+
+/** Fields that are applied only when absent or empty, by JSON pointer, with why. */
+const NOT_APPLIED: [string, string][] = [
+  ['/process/terminal', 'terminals come with the containerd work'],
+  ['/process/apparmorProfile', NO_POLICY],
+  ['/process/selinuxLabel', NO_POLICY],
+  ['/linux/mountLabel', NO_POLICY],
+  ['/process/ioPriority', 'not applied in the guest yet'],
+  ['/process/scheduler', 'not applied in the guest yet'],
+  ['/process/execCPUAffinity', 'not applied in the guest yet'],
+  ['/linux/seccomp', 'system call filters are not applied in the guest yet; the VM is the boundary'],
+  ['/linux/uidMappings', 'the guest has no user namespace'],
+  ['/linux/gidMappings', 'the guest has no user namespace'],
+  ['/linux/cgroupsPath', LATER_HOST],
+  ['/linux/intelRdt', 'the guest has no RDT'],
+  ['/linux/personality', 'not applied in the guest yet'],
+  ['/linux/timeOffsets', 'the guest has its own clocks; offsets are not applied'],
+  ['/linux/rootfsPropagation', 'the guest has one mount namespace: nothing to propagate to'],
+  ['/linux/resources/devices', 'the guest sees only the devices vmrun gives it; the rules are not applied'],
+  ['/linux/resources/pids', 'not applied in the guest yet'],
+  ['/linux/resources/blockIO', 'not applied yet'],
+  ['/linux/resources/hugepageLimits', 'not applied yet'],
+  ['/linux/resources/network', 'not applied yet'],
+  ['/linux/resources/rdma', 'not applied yet'],
+  ['/linux/resources/unified', 'not applied yet'],
+  ['/linux/memoryPolicy', 'not applied yet'],
+  ['/linux/netDevices', LATER_HOST],
+];
+
+function at(spec: unknown, pointer: string): unknown {
+  let value = spec;
+  for (const key of pointer.split('/').slice(1)) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+const isEmpty = (v: unknown) => v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && v !== null && Object.keys(v).length === 0) || v === '';
+
+/** Each field config.json sets that vmrun leaves out, as `FIELD (why)`. */
+export function unhonouredFields(spec: Spec): string[] {
+  const found = NOT_APPLIED.filter(([pointer]) => !isEmpty(at(spec, pointer))).map(([pointer, why]) => `${pointer} (${why})`);
+  spec.linux?.namespaces?.forEach((ns, i) => {
+    if (ns.path) found.push(`/linux/namespaces/${i}/path (joining a ${ns.type} namespace ${LATER_HOST})`);
+  });
+  return found;
+}

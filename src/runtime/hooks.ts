@@ -1,0 +1,59 @@
+// config.json's hooks, run on the host as runc runs them: each with its args, its env (vmrun's
+// own environment when it lists none, as Go's exec gives runc's), the container's state as JSON
+// on stdin, and killed at its timeout. Which hooks run where is in docs/compat.md.
+import { spawn } from 'node:child_process';
+import { VmrunError } from '../errors.js';
+import type { ContainerRecord } from '../generated/container-record.js';
+import type { Hook, Hooks } from '../generated/config.js';
+import type { ContainerState } from '../generated/state.js';
+
+export type HookKind = keyof Hooks;
+
+/** The state a hook reads: the runtime-spec's fields only, as runc passes them. */
+export type HookState = Pick<ContainerState, 'ociVersion' | 'id' | 'status' | 'pid' | 'bundle' | 'annotations'>;
+
+export function hookState(record: ContainerRecord, status: ContainerState['status'], pid: number): HookState {
+  const state: HookState = { ociVersion: record.ociVersion, id: record.id, status, pid, bundle: record.bundle };
+  if (record.annotations) state.annotations = record.annotations;
+  return state;
+}
+
+/** Runs the hooks of one kind in order; the first that fails ends the run with a HookFailed error. */
+export async function runHooks(kind: HookKind, hooks: Hooks | undefined, state: HookState): Promise<void> {
+  for (const [i, hook] of (hooks?.[kind] ?? []).entries()) {
+    const failure = await runHook(hook, state);
+    if (failure) throw new VmrunError('HookFailed', `${kind} hook ${i} (${hook.path}) failed: ${failure}`);
+  }
+}
+
+/** Resolves with what went wrong, or undefined when the hook exited 0. */
+function runHook(hook: Hook, state: HookState): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
+    const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) : process.env;
+    const child = spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.stdin.on('error', () => undefined); // a hook need not read its stdin
+    child.stdin.end(JSON.stringify(state));
+    let timedOut = false;
+    const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, hook.timeout * 1000);
+    const said = () => (output.trim() ? `: ${output.trim()}` : '');
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve(e.message);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) resolve(`timed out after ${hook.timeout} s${said()}`);
+      else if (signal) resolve(`killed by ${signal}${said()}`);
+      else if (code !== 0) resolve(`exit status ${code}${said()}`);
+      else resolve(undefined);
+    });
+  });
+}
