@@ -7,6 +7,8 @@ import { ROOTFS_TAG } from '../src/vm/domain-xml.js';
 
 /** Where the container's root is mounted in the guest. */
 export const CONTAINER_ROOT = '/container';
+/** Where the shares of host paths are mounted in the guest, outside the container's root. */
+const SHARES_DIR = '/run/vmrun/shares';
 /** init.sh mounts the share "rootfs" there while node starts, then makes this file. */
 const EARLY_MOUNT_MARK = '/run/vmrun/rootfs-mounted';
 
@@ -17,7 +19,15 @@ const EARLY_MOUNT_MARK = '/run/vmrun/rootfs-mounted';
 export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
   const root = CONTAINER_ROOT;
   const args = rootMounted ? [] : ['--mount', 'virtiofs', plan.rootfs.tag, root, ''];
+  // Host paths come through their shares, each mounted once outside the container's root.
+  for (const tag of new Set(plan.mounts.flatMap((m) => (m.share ? [m.share] : [])))) {
+    args.push('--mount', 'virtiofs', tag, `${SHARES_DIR}/${tag}`, '');
+  }
   for (const m of plan.mounts) {
+    if (m.share) {
+      args.push('--mount', 'bind', `${SHARES_DIR}/${m.share}/${m.source}`, root + m.destination, (m.options ?? []).join(','));
+      continue;
+    }
     // A guest kernel without a systemd host mounts the unified hierarchy; so does runc on one.
     const type = m.type === 'cgroup' ? 'cgroup2' : m.type;
     args.push('--mount', type, m.source ?? type, root + m.destination, (m.options ?? []).join(','));

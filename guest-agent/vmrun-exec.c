@@ -107,7 +107,24 @@ static void mount_one(const char *type, const char *source, const char *target, 
         fail("mount options too long for %s", target);
     }
   }
-  mkdir_p(target);
+  struct stat st;
+  if ((flags & MS_BIND) && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    /* A file bound in: its mount point is a file, made (with its folders) if missing, as runc does. */
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", target);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+      *slash = 0;
+      mkdir_p(parent);
+    }
+    if (access(target, F_OK) < 0) {
+      int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0) fail("create %s: %s", target, strerror(errno));
+      close(fd);
+    }
+  } else {
+    mkdir_p(target);
+  }
   if (mount(source, target, type, flags, data) < 0) fail("mount %s on %s: %s", type, target, strerror(errno));
   /* A bind mount takes its other flags (read-only among them) only on a remount. */
   unsigned long rest = flags & ~(MS_BIND | MS_REC);

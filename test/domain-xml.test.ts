@@ -92,6 +92,14 @@ describe('domain XML', () => {
     expect(await xpath(xml, 'string(//*[local-name()="annotation"][1])')).toBe(`v${HOSTILE}`);
   });
 
+  test('shares the binds folder beside the rootfs when the container binds host paths', async () => {
+    const spec = defaultSpec();
+    const xml = domainXml(spec, options(spec, { shares: ['binds'] }));
+    expect((await virtXmlValidate(xml)).exitCode).toBe(0);
+    expect(await xpath(xml, 'count(//filesystem)')).toBe('2');
+    expect(await xpath(xml, "string(//filesystem[target/@dir='binds']/source/@dir)")).toMatch(/\/shares\/binds\/$/);
+  });
+
   test('refuses a value XML cannot carry, naming its field', () => {
     const spec = defaultSpec();
     spec.hostname = 'bell\u0007';

@@ -50,12 +50,15 @@ describe('guest plan', () => {
   test("carries the process, hostname and runc's default mounts", () => {
     const spec = defaultSpec();
     spec.mounts!.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] });
-    const { plan, ignored } = guestPlan(spec);
+    const { plan, binds, ignored } = guestPlan(spec, '/bundle');
     expect(plan.hostname).toBe('vmrun');
     expect(plan.rootfs).toEqual({ tag: 'rootfs', readonly: true });
     expect(plan.process).toMatchObject({ args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } });
-    expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
-    expect(ignored).toEqual(['/mounts/7 (bind mounts of host paths are not applied yet: /srv/data on /data)']);
+    expect(plan.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup', '/data']);
+    expect(ignored).toEqual([]);
+    // The bind travels through the binds share: the guest sees its name, never the host path.
+    expect(plan.mounts[7]).toEqual({ destination: '/data', type: 'bind', source: '7', share: 'binds', options: ['rbind', 'ro'] });
+    expect(binds).toEqual([{ field: '/mounts/7', name: '7', source: '/srv/data', recursive: true, readonly: true }]);
     expect(plan.maskedPaths).toContain('/proc/kcore'); // runc's defaults
     expect(plan.readonlyPaths).toContain('/proc/sys');
   });
@@ -78,6 +81,17 @@ describe('guest plan', () => {
     const bare = defaultSpec();
     delete bare.process.capabilities;
     expect(processFlags(guestPlan(bare).plan.process)).not.toContain('--caps');
+  });
+
+  test('binds a relative source from the bundle, and makes a bind of a bind-typed mount', () => {
+    const spec = defaultSpec();
+    spec.mounts = [{ destination: '/etc/hosts', type: 'bind', source: 'hosts' }];
+    const { plan, binds } = guestPlan(spec, '/srv/bundle');
+    expect(binds[0]).toMatchObject({ source: '/srv/bundle/hosts', recursive: false, readonly: false });
+    expect(mountArgs(plan, true).slice(0, 10)).toEqual([
+      '--mount', 'virtiofs', 'binds', '/run/vmrun/shares/binds', '',
+      '--mount', 'bind', '/run/vmrun/shares/binds/0', '/container/etc/hosts', 'bind',
+    ]);
   });
 
   test('carries sysctl, devices, read-only and masked paths to the guest', () => {

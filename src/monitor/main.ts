@@ -8,6 +8,8 @@ import { StateStore } from '../state/store.js';
 import { Monitor } from './monitor.js';
 
 export interface MonitorArgs {
+  /** The mount namespace of `vmrun create`; the monitor runs in one of its own. */
+  callerMountNamespace: string;
   root: string;
   id: string;
   accel: AccelChoice;
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
   });
   let monitor: Monitor;
   try {
-    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, log });
+    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, log });
   } catch (e) {
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
     log.error({ err: e }, 'create failed');

@@ -20,7 +20,8 @@ import { hostLimits } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
-import { guestPlan } from '../oci/guest-plan.js';
+import { BINDS_TAG, guestPlan } from '../oci/guest-plan.js';
+import { mountBinds } from '../host/bind-mounts.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
@@ -34,6 +35,7 @@ export interface MonitorOptions {
   id: string;
   accel: AccelChoice;
   cacheDir: string;
+  callerMountNamespace: string;
   log: Logger;
 }
 
@@ -73,16 +75,18 @@ export class Monitor {
     const bundle = await loadBundle(record.bundle);
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
-    const { plan } = guestPlan(bundle.spec);
+    const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
 
     await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
     await mkdir(layout.shares, { recursive: true, mode: 0o700 });
     await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
+    await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace);
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
     const xmlFile = join(layout.dir, 'domain.xml');
     await writeFile(xmlFile, domainXml(bundle.spec, {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
+      shares: binds.length > 0 ? [BINDS_TAG] : [],
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 

@@ -1,25 +1,51 @@
 // What the agent sets up in the guest, from config.json: a pure mapping, like the domain XML.
+import { resolve } from 'node:path';
 import type { GuestMount, GuestPlan, ProcessPlan } from '../generated/agent-protocol.js';
 import type { Capabilities, Spec } from '../generated/config.js';
 import { ROOTFS_TAG } from '../vm/domain-xml.js';
 import { CAPABILITIES } from './linux-ids.js';
 
+/** The virtiofs tag of the share that carries every host path the container binds in. */
+export const BINDS_TAG = 'binds';
+
+/** A host path bound into the container: the monitor mounts it as `name` in the binds share. */
+export interface HostBind {
+  /** Where config.json has it: /mounts/N. */
+  field: string;
+  name: string;
+  source: string;
+  recursive: boolean;
+  readonly: boolean;
+}
+
 export interface PlannedGuest {
   plan: GuestPlan;
+  /** The host paths to share, one per bind mount. */
+  binds: HostBind[];
   /** What config.json asks for that this plan leaves out, each naming its field. */
   ignored: string[];
 }
 
-export function guestPlan(spec: Spec): PlannedGuest {
+/** `bundleDir` resolves relative bind sources, as runc, which runs in the bundle, does. */
+export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   const ignored: string[] = [];
   const mounts: GuestMount[] = [];
+  const binds: HostBind[] = [];
   (spec.mounts ?? []).forEach((m, i) => {
-    const isBind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
-    if (isBind) {
-      ignored.push(`/mounts/${i} (bind mounts of host paths are not applied yet: ${m.source ?? '?'} on ${m.destination})`);
+    const options = m.options ?? [];
+    const isBind = m.type === 'bind' || options.some((o) => o === 'bind' || o === 'rbind');
+    if (!isBind) {
+      mounts.push({ destination: m.destination, type: m.type ?? 'none', source: m.source, options: m.options });
       return;
     }
-    mounts.push({ destination: m.destination, type: m.type ?? 'none', source: m.source, options: m.options });
+    const name = String(i);
+    binds.push({
+      field: `/mounts/${i}`, name, source: resolve(bundleDir, m.source ?? ''),
+      recursive: options.includes('rbind'), readonly: options.includes('ro'),
+    });
+    // A bind whose only sign is its type gets the option that makes it one in the guest too.
+    const guestOptions = options.some((o) => o === 'bind' || o === 'rbind') ? options : ['bind', ...options];
+    mounts.push({ destination: m.destination, type: 'bind', source: name, share: BINDS_TAG, options: guestOptions });
   });
   const p = spec.process;
   const process: ProcessPlan = {
@@ -48,7 +74,7 @@ export function guestPlan(spec: Spec): PlannedGuest {
       fileMode: (d.fileMode ?? 0o666) & 0o7777, uid: d.uid ?? 0, gid: d.gid ?? 0,
     }));
   }
-  return { plan, ignored };
+  return { plan, binds, ignored };
 }
 
 /** The capability sets without the names this guest's kernel does not know: runc warns and drops them too. */

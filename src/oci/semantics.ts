@@ -22,6 +22,10 @@ export function semanticProblems(spec: Spec): string[] {
     if (seenNamespaces.has(ns.type)) problems.push(`/linux/namespaces/${i}/type: duplicate namespace "${ns.type}"`);
     seenNamespaces.add(ns.type);
   });
+  spec.mounts?.forEach((m, i) => {
+    const isBind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+    if (isBind && !m.source) problems.push(`/mounts/${i}/source: a bind mount needs a source`);
+  });
   for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
     if (!SYSCTL_KEY.test(key)) problems.push(`/linux/sysctl/${key}: not a sysctl name`);
   }

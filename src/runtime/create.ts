@@ -15,6 +15,7 @@ import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
+import { mountNamespace } from '../host/bind-mounts.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
 import { unhonouredFields } from '../oci/unhonoured.js';
@@ -35,6 +36,8 @@ export interface CreateOptions {
 }
 
 const MONITOR_MAIN = join(DIST_DIR, 'src', 'monitor', 'main.js');
+/** util-linux's, which Debian always has: it execs the monitor in place, so the pid stays. */
+const UNSHARE = '/usr/bin/unshare';
 
 /** Creates the container; resolves with its monitor, a child of this process. */
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
@@ -93,12 +96,13 @@ function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
 
 async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string): Promise<ChildProcess> {
   const args: MonitorArgs = {
-    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir,
+    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(),
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // Its own session, so that the caller's terminal or process group signals reach it only
   // through kill; fds 0-2 are the container's stdio.
-  const monitor = spawn(process.execPath, [MONITOR_MAIN, JSON.stringify(args)], {
+  // In a mount namespace of its own, where it binds the container's host paths (host/bind-mounts.ts).
+  const monitor = spawn(UNSHARE, ['--mount', '--propagation', 'private', process.execPath, MONITOR_MAIN, JSON.stringify(args)], {
     detached: true,
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
   });

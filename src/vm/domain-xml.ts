@@ -29,6 +29,8 @@ export interface DomainOptions {
   initrd: string;
   emulator: string;
   virtiofsd: string;
+  /** virtiofs tags shared besides the rootfs, each from its folder in the layout's shares. */
+  shares?: string[];
   /** More kernel command line words, for vmrun's own uses of a guest. */
   kernelArgs?: string[];
 }
@@ -61,13 +63,7 @@ ${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset=
   </memoryBacking>
   <devices>
     <emulator>${text(o.emulator, 'emulator')}</emulator>
-    <filesystem type='mount' accessmode='passthrough'>
-      <driver type='virtiofs'/>
-      <binary path='${attr(o.virtiofsd, 'virtiofsd')}'/>
-      <source dir='${attr(sharePath(o.layout, ROOTFS_TAG), 'rootfs share')}'/>
-      <target dir='${ROOTFS_TAG}'/>
-    </filesystem>
-    <serial type='file'>
+${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}    <serial type='file'>
       <source path='${attr(o.layout.consoleLog, 'console log')}'/>
       <target port='0'/>
     </serial>
@@ -79,6 +75,16 @@ ${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset=
     <memballoon model='none'/>
   </devices>
 </domain>
+`;
+}
+
+function filesystem(o: DomainOptions, tag: string): string {
+  return `    <filesystem type='mount' accessmode='passthrough'>
+      <driver type='virtiofs'/>
+      <binary path='${attr(o.virtiofsd, 'virtiofsd')}'/>
+      <source dir='${attr(sharePath(o.layout, tag), `${tag} share`)}'/>
+      <target dir='${attr(tag, 'share tag')}'/>
+    </filesystem>
 `;
 }
 
