@@ -1,8 +1,9 @@
 // config.json's hooks: when each kind runs, what it reads on stdin, and what its failure does.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Hook, Hooks, Spec } from '../../src/generated/config.js';
+import type { Hook, Hooks } from '../../src/generated/config.js';
+import { editConfig } from '../helpers/bundle.js';
 import { until, vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -15,11 +16,10 @@ function logging(log: string, kind: string, then = 'true'): Hook {
 async function withHooks(hooks: (log: string) => Hooks, ...args: string[]): Promise<{ bundle: string; log: string }> {
   const bundle = await vm.bundle(...args);
   const log = join(bundle, 'hooks.log');
-  const file = join(bundle, 'config.json');
-  const spec = JSON.parse(await readFile(file, 'utf8')) as Spec;
-  spec.hooks = hooks(log);
-  spec.annotations = { 'org.example/owner': 'hooks-test' };
-  await writeFile(file, JSON.stringify(spec));
+  await editConfig(bundle, (spec) => {
+    spec.hooks = hooks(log);
+    spec.annotations = { 'org.example/owner': 'hooks-test' };
+  });
   return { bundle, log };
 }
 

@@ -4,17 +4,11 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Spec } from '../../src/generated/config.js';
+import { editConfig } from '../helpers/bundle.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
 
-async function edit(bundle: string, change: (spec: Spec) => void): Promise<void> {
-  const file = join(bundle, 'config.json');
-  const spec = JSON.parse(await readFile(file, 'utf8')) as Spec;
-  change(spec);
-  await writeFile(file, JSON.stringify(spec));
-}
 
 /** mountinfo's mount point → filesystem type and options, from `cat /proc/self/mountinfo`. */
 function mountsOf(mountinfo: string): Map<string, { type: string; options: string }> {
@@ -49,7 +43,7 @@ describe('mounts', () => {
       'echo "tmp mode: $(stat -c %a /scratch)"; ls /scratch/inner',
     ].join('\n');
     const bundle = await vm.bundle('sh', '-c', script);
-    await edit(bundle, (spec) => {
+    await editConfig(bundle, (spec) => {
       spec.mounts!.push(
         { destination: '/data', type: 'bind', source: join(host, 'rw'), options: ['rbind', 'rw'] },
         { destination: '/ro', type: 'none', source: join(host, 'ro'), options: ['bind', 'ro'] },
@@ -91,7 +85,7 @@ describe('mounts', () => {
 
   test('a bind of a path that does not exist fails create, naming the mount, and leaves nothing', async () => {
     const bundle = await vm.bundle('true');
-    await edit(bundle, (spec) => {
+    await editConfig(bundle, (spec) => {
       spec.mounts!.push({ destination: '/data', type: 'bind', source: '/nonexistent/vmrun-test', options: ['rbind'] });
     });
     const r = await vm.vmrun(['create', '--bundle', bundle, 'm2']);

@@ -1,18 +1,12 @@
 // config.json's process and linux fields, as the container's process sees them in its guest.
-import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Spec } from '../../src/generated/config.js';
+import { editConfig } from '../helpers/bundle.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
 
-async function edit(bundle: string, change: (spec: Spec) => void): Promise<void> {
-  const file = join(bundle, 'config.json');
-  const spec = JSON.parse(await readFile(file, 'utf8')) as Spec;
-  change(spec);
-  await writeFile(file, JSON.stringify(spec));
-}
 
 /** The lines of `report` that start with `key:` (busybox's tools print them that way or are made to). */
 function field(report: string, key: string): string | undefined {
@@ -43,7 +37,7 @@ describe("the container's process", () => {
       await chmod(join(rootfs, dir), 0o777);
     }
     await writeFile(join(rootfs, 'secret/key'), 'hidden');
-    await edit(bundle, (spec) => {
+    await editConfig(bundle, (spec) => {
       spec.process.user = { uid: 1000, gid: 1000, additionalGids: [5, 6], umask: 0o027 };
       spec.process.env = ['PATH=/bin']; // no HOME: it comes from /etc/passwd, as under runc
       spec.process.cwd = '/work/new'; // missing: made, as runc does
@@ -92,9 +86,10 @@ describe("the container's process", () => {
     expect(field(out, 'device')).toBe('1:3 620 1000 5');
   });
 
-  test('as root with narrowed capabilities and no_new_privs keeps only its permitted set', async () => {
-    const bundle = await vm.bundle('sh', '-c', "grep -E '^Cap(Eff|Bnd):' /proc/self/status; echo \"home: $HOME\"");
-    await edit(bundle, (spec) => {
+  test('as root with narrowed capabilities and no_new_privs keeps only its permitted set; a read-only root', async () => {
+    const bundle = await vm.bundle('sh', '-c', "grep -E '^Cap(Eff|Bnd):' /proc/self/status; echo \"home: $HOME\"; touch /x 2>/dev/null || echo 'root: read-only'");
+    await editConfig(bundle, (spec) => {
+      spec.root.readonly = true;
       spec.process.env = ['PATH=/bin'];
       spec.process.capabilities = { bounding: ['CAP_CHOWN', 'CAP_SETUID'], effective: ['CAP_CHOWN'], permitted: ['CAP_CHOWN'] };
     });
@@ -105,5 +100,6 @@ describe("the container's process", () => {
     expect(field(r.stdout, 'CapBnd')).toBe('0000000000000081');
     expect(field(r.stdout, 'CapEff')).toBe('0000000000000001');
     expect(field(r.stdout, 'home')).toBe('/root');
+    expect(field(r.stdout, 'root')).toBe('read-only');
   });
 });

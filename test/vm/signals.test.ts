@@ -21,6 +21,16 @@ describe('kill', () => {
     expect((await run).exitCode).toBe(137);
   });
 
+  test('reaches a created container, which then stops without ever running its program', async () => {
+    const bundle = await vm.bundle('sh', '-c', 'echo ran');
+    const created = await vm.vmrun(['create', '--bundle', bundle, 'k0']);
+    expect(created.exitCode).toBe(0);
+    expect((await vm.vmrun(['kill', 'k0', 'TERM'])).exitCode).toBe(0);
+    await until(async () => (await vm.state('k0')).status === 'stopped');
+    expect(created.stdout).toBe('');
+    expect((await vm.vmrun(['delete', 'k0'])).exitCode).toBe(0);
+  });
+
   test('TERM (the default) reaches a trap, and the trap decides the status', async () => {
     const bundle = await vm.bundle('sh', '-c', 'trap "exit 7" TERM; echo trapping; while :; do sleep 1; done');
     const run = runInBackground(bundle, 'k2');
