@@ -50,17 +50,18 @@ export class ContainerProcess {
   }
 
   /**
-   * Creates the process in `root` up to the moment before it execs; resolves once vmrun-exec
+   * Creates the process in `root` up to the moment before it execs (`setup`: vmrun-exec's flags
+   * for the cgroup and the filesystem); resolves once vmrun-exec
    * has made the mounts, entered the root and found the program, rejects with what it reported.
    */
-  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, mounts: string[] = []): Promise<ContainerProcess> {
+  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = []): Promise<ContainerProcess> {
     const fifos = makeStdioFifos(FIFO_DIR, name, {
       stdin: stdio.stdin !== undefined,
       stdout: stdio.stdout !== undefined,
       stderr: stdio.stderr !== undefined,
     });
     // The status fd first: vmrun-exec reports there whatever fails after it, a mount included.
-    const args = ['--status-fd', '3', '--start-fd', '4', ...mounts, '--root', root, ...processFlags(spec), '--', ...spec.args];
+    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), '--', ...spec.args];
     const child = spawn(VMRUN_EXEC, args, {
       stdio: [...fifos.child, 'pipe', 'pipe'],
       env: Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),

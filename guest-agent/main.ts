@@ -9,6 +9,7 @@ import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
+import { cgroupFlags } from './process-flags.js';
 import { containerPids, signalAll } from './processes.js';
 import { warmUp } from './warm-up.js';
 
@@ -53,11 +54,11 @@ class Agent {
         if (this.container) throw new Error('the container exists already');
         const { plan, stdio } = r;
         const received = now();
-        const mounts = mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag));
+        const setup = [...cgroupFlags(plan), ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
         for (const [key, value] of Object.entries(plan.sysctl ?? {})) setSysctl(key, value);
-        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, mounts);
+        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup);
         this.container = container;
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
         return { pid: container.pid, boot: { ...boot, received, created: now() } };

@@ -1,6 +1,6 @@
 // vmrun-exec's flags for a process's attributes: working directory, user and groups, umask,
 // limits, capabilities, no_new_privs and the OOM score (guest-agent/vmrun-exec.c applies them).
-import type { ProcessPlan } from '../src/generated/agent-protocol.js';
+import type { GuestPlan, ProcessPlan } from '../src/generated/agent-protocol.js';
 import { CAPABILITIES, RLIMITS } from '../src/oci/linux-ids.js';
 
 const CAPABILITY_SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const;
@@ -34,4 +34,13 @@ function mask(names: string[]): string {
     bits |= 1n << BigInt(cap);
   }
   return bits.toString(16);
+}
+
+/** The guest's cgroup v2 group for the container, holding its process and every child. */
+export const CONTAINER_CGROUP = '/sys/fs/cgroup/container';
+
+/** vmrun-exec's flags that put the process in the container's cgroup, with its limits. */
+export function cgroupFlags(plan: GuestPlan): string[] {
+  const flags = Object.entries(plan.cgroup ?? {}).flatMap(([file, value]) => ['--cgroup-set', `${file}=${value}`]);
+  return [...flags, '--cgroup', CONTAINER_CGROUP]; // the values first: --cgroup acts at once
 }

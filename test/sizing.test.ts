@@ -7,6 +7,7 @@ import {
   GUEST_OVERHEAD_MIB,
   guestSize,
   MIN_CONTAINER_MEMORY_MIB,
+  MIN_GUEST_MEMORY_MIB,
 } from '../src/vm/sizing.js';
 
 const host = { cpus: 4, memoryMiB: 8192 };
@@ -41,6 +42,9 @@ describe('guest memory', () => {
     const tiny = guestSize(withResources({ memory: { limit: 4 * MiB } }), host);
     expect(tiny.containerMemoryMiB).toBe(MIN_CONTAINER_MEMORY_MIB);
     expect(tiny.reasons.join()).toMatch(/raised to the minimum/);
+    // The guest itself never gets less than it boots in.
+    expect(tiny.memoryMiB).toBe(MIN_GUEST_MEMORY_MIB);
+    expect(tiny.reasons.join()).toMatch(/the least it boots in/);
     const huge = guestSize(withResources({ memory: { limit: 1024 * 1024 * MiB } }), host);
     expect(huge.memoryMiB).toBe(host.memoryMiB);
     expect(huge.reasons.join()).toMatch(/lowered to/);

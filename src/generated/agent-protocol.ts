@@ -79,6 +79,12 @@ export interface GuestPlan {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   devices?: GuestDevice[];
+  /**
+   * Files of the container's cgroup (v2) in the guest and the values written to them, such as memory.max.
+   */
+  cgroup?: {
+    [k: string]: string;
+  };
 }
 export interface GuestMount {
   destination: string;

@@ -119,6 +119,9 @@ export interface Resources {
     cpus?: string;
     mems?: string;
   };
+  pids?: {
+    limit?: Int64;
+  };
 }
 export interface Namespace {
   type: 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';

@@ -68,6 +68,8 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   if (linux.sysctl !== undefined) plan.sysctl = linux.sysctl;
   if (linux.maskedPaths !== undefined) plan.maskedPaths = linux.maskedPaths;
   if (linux.readonlyPaths !== undefined) plan.readonlyPaths = linux.readonlyPaths;
+  const cgroup = cgroupFiles(spec);
+  if (Object.keys(cgroup).length > 0) plan.cgroup = cgroup;
   if (linux.devices !== undefined) {
     plan.devices = linux.devices.map((d) => ({
       path: d.path, type: d.type, major: d.major ?? 0, minor: d.minor ?? 0,
@@ -75,6 +77,26 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
     }));
   }
   return { plan, binds, ignored };
+}
+
+/**
+ * linux.resources as cgroup v2 files of the container's cgroup in the guest, with runc's
+ * conversions; the guest is sized from the same values (src/vm/sizing.ts).
+ */
+function cgroupFiles(spec: Spec): Record<string, string> {
+  const r = spec.linux?.resources ?? {};
+  const files: Record<string, string> = {};
+  const { limit, reservation } = r.memory ?? {};
+  if (limit !== undefined && limit !== 0) files['memory.max'] = limit > 0 ? String(limit) : 'max';
+  if (reservation !== undefined && reservation > 0) files['memory.low'] = String(reservation);
+  const { quota, period, shares } = r.cpu ?? {};
+  if ((quota !== undefined && quota !== 0) || period !== undefined) {
+    files['cpu.max'] = `${quota !== undefined && quota > 0 ? quota : 'max'} ${period || 100_000}`;
+  }
+  if (shares) files['cpu.weight'] = String(Math.floor(1 + ((shares - 2) * 9999) / 262142));
+  const pids = r.pids?.limit;
+  if (pids !== undefined && pids !== 0) files['pids.max'] = pids > 0 ? String(pids) : 'max';
+  return files;
 }
 
 /** The capability sets without the names this guest's kernel does not know: runc warns and drops them too. */

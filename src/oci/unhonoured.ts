@@ -23,7 +23,7 @@ const NOT_APPLIED: [string, string][] = [
   ['/linux/timeOffsets', 'the guest has its own clocks; offsets are not applied'],
   ['/linux/rootfsPropagation', 'the guest has one mount namespace: nothing to propagate to'],
   ['/linux/resources/devices', 'the guest sees only the devices vmrun gives it; the rules are not applied'],
-  ['/linux/resources/pids', 'not applied in the guest yet'],
+  ['/linux/resources/memory/swap', 'the guest has no swap'],
   ['/linux/resources/blockIO', 'not applied yet'],
   ['/linux/resources/hugepageLimits', 'not applied yet'],
   ['/linux/resources/network', 'not applied yet'],

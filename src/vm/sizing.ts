@@ -12,6 +12,12 @@ export const MIN_CONTAINER_MEMORY_MIB = 64;
  * container's memory so that its processes get all of the limit (docs/architecture.md).
  */
 export const GUEST_OVERHEAD_MIB = 192;
+/**
+ * The least a guest boots in: while the kernel unpacks the initramfs, its image and its files
+ * are both in RAM (a 320 MiB guest runs out). Below it the VM gets more than the limit, and
+ * the container's cgroup in the guest still holds its processes to the limit.
+ */
+export const MIN_GUEST_MEMORY_MIB = 352;
 
 export interface HostLimits {
   cpus: number;
@@ -31,9 +37,14 @@ export interface GuestSize {
 export function guestSize(spec: Spec, host: HostLimits): GuestSize {
   const reasons: string[] = [];
   const containerMemoryMiB = containerMemory(spec.linux?.resources?.memory?.limit, host, reasons);
+  let memoryMiB = containerMemoryMiB + GUEST_OVERHEAD_MIB;
+  if (memoryMiB < MIN_GUEST_MEMORY_MIB) {
+    reasons.push(`memory: the guest gets ${MIN_GUEST_MEMORY_MIB} MiB, the least it boots in; its cgroup keeps the container to the limit`);
+    memoryMiB = MIN_GUEST_MEMORY_MIB;
+  }
   return {
     containerMemoryMiB,
-    memoryMiB: containerMemoryMiB + GUEST_OVERHEAD_MIB,
+    memoryMiB,
     vcpus: vcpus(spec.linux?.resources?.cpu, host, reasons),
     reasons,
   };

@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { editConfig } from '../helpers/bundle.js';
 import { VMRUN } from '../helpers/cli.js';
 import { vmHarness } from './harness.js';
 
@@ -30,6 +31,29 @@ describe('the guest', () => {
     expect(r.exitCode).toBe(0);
     const availableKiB = Number(/MemAvailable:\s+(\d+) kB/.exec(r.stdout)?.[1]);
     expect(availableKiB * 1024).toBeGreaterThanOrEqual(160 * MiB);
+  });
+});
+
+describe("the container's cgroup in the guest", () => {
+  test('holds its processes with linux.resources as limits, and the memory limit is enforced', async () => {
+    const script = [
+      'cat /proc/self/cgroup',
+      'cd /sys/fs/cgroup/container && echo "memory.max: $(cat memory.max)" && echo "cpu.max: $(cat cpu.max)"',
+      'echo "cpu.weight: $(cat cpu.weight)"; echo "pids.max: $(cat pids.max)"',
+      // dd's one 80 MiB buffer: more than the 64 MiB limit, less than the guest has free.
+      'dd if=/dev/zero of=/dev/null bs=80M count=1 2>/dev/null; echo "dd: $?"',
+    ].join('\n');
+    const bundle = await vm.bundle('sh', '-c', script);
+    await editConfig(bundle, (spec) => {
+      spec.linux!.resources = { memory: { limit: 64 * MiB }, cpu: { quota: 50_000, period: 100_000, shares: 512 }, pids: { limit: 20 } };
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'g3']);
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('0::/container');
+    expect(lines.slice(1)).toEqual([
+      `memory.max: ${64 * MiB}`, 'cpu.max: 50000 100000', 'cpu.weight: 20', 'pids.max: 20', 'dd: 137',
+    ]);
   });
 });
 
