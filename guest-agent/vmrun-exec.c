@@ -109,7 +109,9 @@ static void mount_one(const char *type, const char *source, const char *target, 
         fail("mount options too long for %s", target);
     }
   }
-  struct stat st;
+  struct stat st, before;
+  /* As runc (1.1) does: a tmpfs over an existing folder takes that folder's mode, mode= or not. */
+  int keep_mode = !strcmp(type, "tmpfs") && stat(target, &before) == 0 && S_ISDIR(before.st_mode);
   if ((flags & MS_BIND) && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
     /* A file bound in: its mount point is a file, made (with its folders) if missing, as runc does. */
     char parent[PATH_MAX];
@@ -128,6 +130,7 @@ static void mount_one(const char *type, const char *source, const char *target, 
     mkdir_p(target);
   }
   if (mount(source, target, type, flags, data) < 0) fail("mount %s on %s: %s", type, target, strerror(errno));
+  if (keep_mode && chmod(target, before.st_mode & 07777) < 0) fail("chmod %s: %s", target, strerror(errno));
   /* A bind mount takes its other flags (read-only among them) only on a remount. */
   unsigned long rest = flags & ~(MS_BIND | MS_REC);
   if ((flags & MS_BIND) && rest && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | rest, NULL) < 0)
@@ -387,6 +390,13 @@ int main(int argc, char **argv) {
     if (fd < 0 || write(fd, oom_score_adj, strlen(oom_score_adj)) < 0) fail("oom_score_adj %s: %s", oom_score_adj, strerror(errno));
     close(fd);
   }
+  /* runc makes a missing working directory, as root, before the root may turn read-only. */
+  if (root) {
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s%s", root, cwd) >= (int)sizeof path) fail("cwd too long: %s", cwd);
+    if (stat(path, &st) < 0 && errno == ENOENT) mkdir_p(path);
+  }
   if (readonly_root && root && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
     fail("remount %s read-only: %s", root, strerror(errno));
 
@@ -395,12 +405,7 @@ int main(int argc, char **argv) {
   for (size_t p = 0; p < n_readonly; p++) readonly_path(readonly_paths[p]);
   for (size_t p = 0; p < n_masks; p++) mask_path(masks[p]);
   for (size_t r = 0; r < n_rlimits; r++) set_rlimit(rlimits[r]);
-  /* runc makes a missing working directory, as root, before it changes user. */
-  if (chdir(cwd) < 0) {
-    if (errno != ENOENT) fail("cwd %s: %s", cwd, strerror(errno));
-    mkdir_p(cwd);
-    if (chdir(cwd) < 0) fail("cwd %s: %s", cwd, strerror(errno));
-  }
+  if (chdir(cwd) < 0) fail("cwd %s: %s", cwd, strerror(errno));
   default_home(uid >= 0 ? (uid_t)uid : getuid());
 
   if (caps_spec) {
