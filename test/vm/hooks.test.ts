@@ -46,7 +46,8 @@ describe('hooks', () => {
     }), 'sh', '-c', 'echo running');
 
     expect((await vm.vmrun(['create', '--bundle', bundle, 'h1'])).exitCode).toBe(0);
-    const { pid } = await vm.state('h1');
+    const { pid, ...rest } = await vm.state('h1');
+    expect(rest).toMatchObject({ annotations: { 'org.example/owner': 'hooks-test' } }); // state shows them
     expect((await entries(log)).map(([kind, state]) => [kind, state.status, state.pid])).toEqual([
       ['prestart', 'creating', pid], ['createRuntime', 'creating', pid], ['createContainer', 'creating', pid],
     ]);
@@ -61,10 +62,10 @@ describe('hooks', () => {
       'prestart:creating', 'createRuntime:creating', 'createContainer:creating',
       'startContainer:created', 'poststart:running', 'poststop:stopped',
     ]);
-    const [, state, rest] = all[0]!;
+    const [, state, env] = all[0]!;
     expect(state).toEqual({ ociVersion: expect.any(String), id: 'h1', status: 'creating', pid, bundle, annotations: { 'org.example/owner': 'hooks-test' } });
     // The hook's env is exactly its list: nothing of vmrun's own (HOME) comes with it.
-    expect(rest).toBe('FOO=bar HOME=');
+    expect(env).toBe('FOO=bar HOME=');
   });
 
   test('a failing prestart hook fails create, runs poststop and leaves nothing', async () => {

@@ -12,13 +12,15 @@ const vm = vmHarness();
 
 /** What the process reports about itself: nothing that differs by nature (kernel, pids, fs types). */
 const OBSERVE = [
-  'id; echo "umask $(umask)"; echo "pwd $(pwd)"; echo "HOME=$HOME"; hostname',
+  'id; echo "umask $(umask)"; echo "pwd $(pwd)"; hostname; env | sort',
   "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups):' /proc/self/status",
   "grep -E '^Max (open files|processes)' /proc/self/limits",
   'touch /x 2>/dev/null && echo "root rw" || echo "root ro"',
   'touch /tmp/x && echo "tmp rw"; stat -c "tmp mode %a" /tmp; stat -c "cache mode %a" /cache',
   'cat /data/hello; touch /data/y 2>/dev/null && echo "data rw" || echo "data ro"',
   "grep -E ' /(tmp|data) ' /proc/self/mountinfo | awk '{ split($6, o, \",\"); print \"mount\", $5, o[1] }' | sort",
+  // runc's default devices and links in /dev
+  'for d in null zero full random urandom tty ptmx fd stdin stdout stderr pts shm mqueue; do stat -c "%n %F %t:%T %a" /dev/$d; done',
 ].join('\n');
 
 /** Docker's edits: a user with groups, a read-only root, a tmpfs, a bind, rlimits, capabilities, a hostname, a prestart hook. */
