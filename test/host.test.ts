@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
+import { cgroupDirs, hierarchies, limitFiles } from '../src/host/cgroups.js';
 import { parseSignal } from '../src/host/signals.js';
 import { guestPlan } from '../src/oci/guest-plan.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
@@ -141,3 +142,29 @@ describe('fields vmrun does not apply', () => {
   });
 });
 
+
+describe('host cgroups', () => {
+  const mountinfo = [
+    '30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory',
+    '31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:10 - cgroup cgroup rw,cpu,cpuacct',
+    '32 25 0:28 / /sys/fs/cgroup/unified rw,relatime shared:11 - cgroup2 cgroup2 rw',
+  ].join('\n');
+
+  test('a hybrid host uses its v1 hierarchies, and a path is taken from their roots', () => {
+    const all = hierarchies(mountinfo);
+    expect(all.map((h) => [h.mountPoint, h.controllers])).toEqual([
+      ['/sys/fs/cgroup/memory', ['memory']], ['/sys/fs/cgroup/cpu,cpuacct', ['cpu', 'cpuacct']],
+    ]);
+    expect(cgroupDirs('a/b/../c', all)).toEqual(['/sys/fs/cgroup/memory/a/c', '/sys/fs/cgroup/cpu,cpuacct/a/c']);
+    expect(() => cgroupDirs('/', all)).toThrow(/\/linux\/cgroupsPath: "\/" names the root cgroup/);
+  });
+
+  test("writes each limit in the hierarchy of its controller, in v1's or v2's files", () => {
+    const limits = { memoryBytes: 1 << 30, cpuQuota: 50_000, cpuPeriod: 100_000, cpuShares: 1024, cpus: '0-1' };
+    const [memory, cpu] = hierarchies(mountinfo);
+    expect(limitFiles(memory!, limits)).toEqual([['memory.limit_in_bytes', String(1 << 30)]]);
+    expect(limitFiles(cpu!, limits)).toEqual([['cpu.cfs_period_us', '100000'], ['cpu.cfs_quota_us', '50000'], ['cpu.shares', '1024']]);
+    const v2 = { mountPoint: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'memory', 'pids'], version: 2 as const };
+    expect(limitFiles(v2, limits)).toEqual([['memory.max', String(1 << 30)], ['cpu.max', '50000 100000'], ['cpu.weight', '39'], ['cpuset.cpus', '0-1']]);
+  });
+});

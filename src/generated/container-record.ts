@@ -30,6 +30,10 @@ export interface ContainerRecord {
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
   /**
+   * The host cgroup directories vmrun made for linux.cgroupsPath, one per hierarchy; delete removes them.
+   */
+  cgroups?: string[];
+  /**
    * config.json's hooks as create read them: poststop runs at delete, whatever became of the bundle.
    */
   hooks?: {

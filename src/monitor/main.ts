@@ -5,9 +5,12 @@ import { VmrunError } from '../errors.js';
 import type { AccelChoice } from '../host/accel.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { StateStore } from '../state/store.js';
+import { joinCgroup } from '../host/cgroups.js';
 import { Monitor } from './monitor.js';
 
 export interface MonitorArgs {
+  /** The host cgroup directories to join before anything else (linux.cgroupsPath). */
+  cgroups: string[];
   /** The mount namespace of `vmrun create`; the monitor runs in one of its own. */
   callerMountNamespace: string;
   root: string;
@@ -33,6 +36,8 @@ async function main(): Promise<void> {
   });
   let monitor: Monitor;
   try {
+    // First: virsh, QEMU and virtiofsd are then born in the container's host cgroup.
+    await joinCgroup(args.cgroups);
     monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, log });
   } catch (e) {
     const code = e instanceof VmrunError ? e.code : 'InvalidState';

@@ -17,7 +17,6 @@ const NOT_APPLIED: [string, string][] = [
   ['/linux/seccomp', 'system call filters are not applied in the guest yet; the VM is the boundary'],
   ['/linux/uidMappings', 'the guest has no user namespace'],
   ['/linux/gidMappings', 'the guest has no user namespace'],
-  ['/linux/cgroupsPath', LATER_HOST],
   ['/linux/intelRdt', 'the guest has no RDT'],
   ['/linux/personality', 'not applied in the guest yet'],
   ['/linux/timeOffsets', 'the guest has its own clocks; offsets are not applied'],

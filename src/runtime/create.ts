@@ -10,12 +10,15 @@ import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
 import type { ContainerRecord } from '../generated/container-record.js';
-import type { Hook, Hooks } from '../generated/config.js';
+import type { Hook, Hooks, Spec } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
+import { createCgroup, removeCgroup, type HostCgroupLimits } from '../host/cgroups.js';
+import { hostLimits } from '../host/limits.js';
+import { guestSize, VMM_OVERHEAD_MIB } from '../vm/sizing.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
 import { unhonouredFields } from '../oci/unhonoured.js';
@@ -46,6 +49,8 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   await readyAssets(o.cacheDir);
   warnUnhonoured(ctx, o, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
+  const cgroupsPath = bundle.spec.linux?.cgroupsPath;
+  const cgroups = cgroupsPath ? await createCgroup(cgroupsPath, hostCgroupLimits(bundle.spec)) : undefined;
   await ctx.store.create({
     recordVersion: 1,
     id,
@@ -56,6 +61,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     owner: userInfo().username,
     annotations: bundle.spec.annotations,
     hooks: recordedHooks(bundle.spec.hooks),
+    cgroups,
     phase: 'creating',
     vmDir: layout.dir,
   });
@@ -65,13 +71,15 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       if (existsSync(layout.libvirtRoot)) await destroyLeftovers(layout.libvirtRoot, []);
       await rm(layout.dir, { recursive: true, force: true });
       await mkdir(layout.dir, { recursive: true, mode: 0o700 });
-      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'));
+      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), cgroups);
       // Whole or not at all, as runc writes it: a reader never sees half a pid.
       if (o.pidFile) await writeFileAtomically(o.pidFile, String(monitor.pid));
       return monitor;
     });
   } catch (e) {
     await rm(layout.dir, { recursive: true, force: true });
+    // The monitor, which was in it, has exited by now (startMonitor waits for that on failure).
+    if (cgroups) await removeCgroup(cgroups);
     await ctx.store.remove(id);
     throw e;
   }
@@ -94,9 +102,21 @@ function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
   ]));
 }
 
-async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string): Promise<ChildProcess> {
+/**
+ * What the VM's host cgroup holds: the whole guest plus what QEMU, virtiofsd, virsh and the
+ * monitor use beside it (measured under TCG: about 200 MiB), and config.json's CPU values.
+ */
+function hostCgroupLimits(spec: Spec): HostCgroupLimits {
+  const cpu = spec.linux?.resources?.cpu ?? {};
+  const limits: HostCgroupLimits = { cpuQuota: cpu.quota && cpu.quota > 0 ? cpu.quota : undefined, cpuPeriod: cpu.period || undefined, cpuShares: cpu.shares || undefined, cpus: cpu.cpus || undefined };
+  const limit = spec.linux?.resources?.memory?.limit;
+  if (limit && limit > 0) limits.memoryBytes = (guestSize(spec, hostLimits()).memoryMiB + VMM_OVERHEAD_MIB) * 1024 * 1024;
+  return limits;
+}
+
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, cgroups: string[] = []): Promise<ChildProcess> {
   const args: MonitorArgs = {
-    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(),
+    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups: cgroups ?? [],
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // Its own session, so that the caller's terminal or process group signals reach it only

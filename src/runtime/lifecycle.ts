@@ -9,6 +9,7 @@ import { layoutOf } from '../vm/layout.js';
 import { destroyLeftovers, waitGone } from '../vm/libvirt.js';
 import type { RuntimeContext } from './context.js';
 import { hookState, runHooks } from './hooks.js';
+import { removeCgroup } from '../host/cgroups.js';
 import { statusOf } from './state.js';
 
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
@@ -53,6 +54,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     const fresh = await ctx.store.load(id).catch(() => record);
     await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? [])].filter((p) => p !== undefined));
     await rm(layout.dir, { recursive: true, force: true });
+    // A cgroup that cannot go fails the delete, which can then be tried again.
+    await removeCgroup(fresh.cgroups ?? []);
     // As runc's delete: a failing poststop hook is reported and does not stop the delete.
     await runHooks('poststop', fresh.hooks, hookState(fresh, 'stopped', 0)).catch((e: Error) => ctx.log.warn(e.message));
   });
