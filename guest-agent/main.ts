@@ -11,6 +11,7 @@ import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
 import { cgroupFlags } from './process-flags.js';
 import { containerPids, signalAll } from './processes.js';
+import { configureNetwork } from './network.js';
 import { warmUp } from './warm-up.js';
 
 const SOFTWARE = 'vmrun-agent';
@@ -72,6 +73,9 @@ class Agent {
         return undefined;
       case 'ps':
         return { pids: containerPids() };
+      case 'network':
+        await configureNetwork(r.interfaces, r.routes);
+        return undefined;
       default:
         throw new Error(`${r.op} is not supported by this agent`);
     }

@@ -33,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <pwd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -310,6 +313,18 @@ static int read_number_file(const char *path, int fallback) {
 
 #define MAX_LIST 256
 
+/* The guest's loopback up, as runc brings it up in a new network namespace. */
+static void loopback_up(void) {
+  struct ifreq ifr = {0};
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket: %s", strerror(errno));
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) fail("lo: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) fail("lo up: %s", strerror(errno));
+  close(fd);
+}
+
 static void write_file(const char *path, const char *value) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0 || write(fd, value, strlen(value)) < 0) fail("write %s to %s: %s", value, path, strerror(errno));
@@ -385,6 +400,7 @@ int main(int argc, char **argv) {
   if (caps_spec) caps = parse_caps(caps_spec);
   /* The guest's /proc, before the root changes: the container may not mount one. */
   int last_cap = read_number_file("/proc/sys/kernel/cap_last_cap", 40);
+  loopback_up();
   if (oom_score_adj) {
     int fd = open("/proc/self/oom_score_adj", O_WRONLY);
     if (fd < 0 || write(fd, oom_score_adj, strlen(oom_score_adj)) < 0) fail("oom_score_adj %s: %s", oom_score_adj, strerror(errno));

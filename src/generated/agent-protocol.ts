@@ -18,6 +18,7 @@ export type Request1 =
   | SignalRequest
   | ResizeRequest
   | PsRequest
+  | NetworkRequest
   | ShutdownRequest;
 /**
  * A stream of DATA frames; 0 is the control stream and never carries stdio.
@@ -27,6 +28,7 @@ export type StreamId = number;
  * "init" for the container's process, or the name the host gave an exec'd one.
  */
 export type ProcessName = string;
+export type Cidr = string;
 /**
  * Agent to host, unasked.
  */
@@ -181,6 +183,31 @@ export interface ResizeRequest {
  */
 export interface PsRequest {
   op: 'ps';
+}
+/**
+ * Give the guest's network interfaces, in the order the VM has them, the names, MAC addresses, MTUs and addresses of the container's namespace on the host, and its routes.
+ */
+export interface NetworkRequest {
+  op: 'network';
+  interfaces: GuestInterface[];
+  routes: GuestRoute[];
+}
+export interface GuestInterface {
+  name: string;
+  mac: string;
+  mtu: number;
+  /**
+   * CIDR forms, such as 10.0.0.2/24.
+   */
+  addresses: Cidr[];
+}
+export interface GuestRoute {
+  /**
+   * default, or a CIDR form.
+   */
+  destination: 'default' | Cidr;
+  gateway?: string;
+  interface: string;
 }
 /**
  * Sync and power the guest off.

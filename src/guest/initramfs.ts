@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
-import { GUEST_MODULES, type GuestKernel } from './kernel.js';
+import { BOOT_MODULES, GUEST_MODULES, NETWORK_MODULES, type GuestKernel } from './kernel.js';
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -21,9 +21,13 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
   await execa('mknod', ['-m', '600', join(tree, 'dev/console'), 'c', '5', '1']);
 
   const modules = (await readdir(kernel.modules)).map((f) => f.replace(/\.ko$/, ''));
-  const order = GUEST_MODULES.filter((m) => modules.includes(m));
-  for (const m of order) await copyFile(join(kernel.modules, `${m}.ko`), join(tree, 'lib/modules', `${m}.ko`));
-  await writeFile(join(tree, 'lib/modules/order'), order.join('\n') + '\n');
+  for (const m of GUEST_MODULES.filter((m) => modules.includes(m))) {
+    await copyFile(join(kernel.modules, `${m}.ko`), join(tree, 'lib/modules', `${m}.ko`));
+  }
+  // init.sh loads `order` at boot; the agent loads `network` when a container has interfaces.
+  const list = (names: string[]) => names.filter((m) => modules.includes(m)).join('\n') + '\n';
+  await writeFile(join(tree, 'lib/modules/order'), list(BOOT_MODULES));
+  await writeFile(join(tree, 'lib/modules/network'), list(NETWORK_MODULES));
 
   await copyNode(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);

@@ -7,10 +7,13 @@ import type { Progress } from '../host/progress.js';
 import { extractPvhKernel } from './vmlinux.js';
 
 /** The modules the guest's init loads, in this order (each needs the ones before it). */
-export const GUEST_MODULES = [
+export const BOOT_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
   'virtio_console', 'fuse', 'virtiofs',
 ];
+/** The modules the agent loads, in this order, for a container with network interfaces. */
+export const NETWORK_MODULES = ['failover', 'net_failover', 'virtio_net'];
+export const GUEST_MODULES = [...BOOT_MODULES, ...NETWORK_MODULES];
 
 const META_PACKAGE = 'linux-image-cloud-amd64';
 
@@ -24,6 +27,8 @@ export interface GuestKernel {
   image: string;
   /** A folder of NAME.ko for each of GUEST_MODULES that is not built in. */
   modules: string;
+  /** The modules the cache was made for (built-in ones included). */
+  moduleNames?: string[];
 }
 
 /** The kernel package Debian's meta package names now, or undefined when apt knows none. */
@@ -40,7 +45,9 @@ export function kernelDir(cacheDir: string, pkg: string): string {
 export async function cachedKernel(cacheDir: string, pkg: string): Promise<GuestKernel | undefined> {
   try {
     const kernel = JSON.parse(await readFile(join(kernelDir(cacheDir, pkg), 'kernel.json'), 'utf8')) as GuestKernel;
-    return kernel.image ? kernel : undefined; // a cache from before `image` is made again
+    // A cache made before `image`, or for fewer modules, is made again.
+    const complete = kernel.image && GUEST_MODULES.every((m) => kernel.moduleNames?.includes(m));
+    return complete ? kernel : undefined;
   } catch {
     return undefined;
   }
@@ -79,6 +86,7 @@ export async function fetchKernel(cacheDir: string, pkg: string, progress: Progr
     }
     const kernel: GuestKernel = {
       package: pkg, release, vmlinuz: join(dir, 'vmlinuz'), image: join(dir, noPvh ? 'vmlinuz' : 'vmlinux'), modules: join(dir, 'modules'),
+      moduleNames: GUEST_MODULES,
     };
     await writeFile(join(out, 'kernel.json'), JSON.stringify(kernel, null, 2) + '\n');
     await rm(dir, { recursive: true, force: true });

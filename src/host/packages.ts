@@ -16,6 +16,7 @@ export const HOST_PACKAGES = [
   'xz-utils',
   'gcc', // the guest's process starter, vmrun-exec, is a small static C program
   'libc6-dev',
+  'iproute2', // ip and tc: a container's network namespace joined to its VM
 ];
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
 import { VmrunError } from '../errors.js';
@@ -22,6 +22,8 @@ import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
+import { joinInterfaces, namespaceNetwork, separateInterface } from '../host/network.js';
+import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
@@ -39,6 +41,12 @@ export interface MonitorOptions {
   log: Logger;
 }
 
+/**
+ * vmrun's own network and mount namespaces, which `vmrun create` hands the monitor as fds 4
+ * and 5: hooks run there, as under runc, while the monitor lives in the container's.
+ */
+const RUNTIME_NAMESPACES = { net: `/proc/${process.pid}/fd/4`, mnt: `/proc/${process.pid}/fd/5` };
+
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
 const STDIN = 1;
@@ -51,8 +59,15 @@ const FORWARDED: NodeJS.Signals[] = [
   'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGWINCH',
 ];
 
+/** The tap's name: unique in the namespace, which other containers may share, and at most 15 bytes. */
+function tapOf(spec: Spec, layout: VmLayout): string | undefined {
+  return spec.linux?.namespaces?.some((ns) => ns.type === 'network') ? `vm${basename(layout.dir).slice(0, 12)}` : undefined;
+}
+
 export class Monitor {
   private channel?: AgentChannel;
+  /** The namespace interface joined to the tap at start. */
+  private carried?: string;
   private control?: Server;
   private outputs: Promise<void>[] = [];
   private stopping?: Promise<number>;
@@ -64,6 +79,8 @@ export class Monitor {
     private record: ContainerRecord,
     private readonly layout: VmLayout,
     private readonly driver: EmbeddedDriver,
+    /** The VM's tap in the container's network namespace, if it has one. */
+    private readonly tap?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
@@ -87,11 +104,12 @@ export class Monitor {
     await writeFile(xmlFile, domainXml(bundle.spec, {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
       shares: binds.length > 0 ? [BINDS_TAG] : [],
+      tap: tapOf(bundle.spec, layout),
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver);
+    const monitor = new Monitor(o, record, layout, driver, tapOf(bundle.spec, layout));
     try {
       const t0 = Date.now();
       const created = driver.createDomain(xmlFile);
@@ -126,7 +144,7 @@ export class Monitor {
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid));
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid), RUNTIME_NAMESPACES);
   }
 
   private async connectAgent(): Promise<AgentChannel> {
@@ -178,6 +196,7 @@ export class Monitor {
     switch (r.op) {
       case 'start':
         if (this.record.phase !== 'created') throw new VmrunError('InvalidState', `cannot start a container that is ${this.record.phase}`);
+        await this.carryNetwork();
         await this.runHooks('startContainer', 'created').catch((e: Error) => {
           void this.stop(255, e.message, { waitForOutput: false }); // after this answer goes out
           throw e;
@@ -195,6 +214,21 @@ export class Monitor {
         void this.stop(137, 'destroyed', { waitForOutput: false });
         return undefined;
     }
+  }
+
+  /**
+   * The namespace's interface, as it is now (a hook or a tool may have made it after create),
+   * joined to the VM's tap, and the guest's NIC given its name, MAC, addresses and routes.
+   */
+  private async carryNetwork(): Promise<void> {
+    if (!this.tap || this.carried) return;
+    const { interfaces, routes } = await namespaceNetwork(this.tap);
+    const [first, ...rest] = interfaces;
+    if (!first) return;
+    if (rest.length > 0) this.o.log.warn(`only ${first.name} is carried into the VM; not yet ${rest.map((i) => i.name).join(', ')}`);
+    await joinInterfaces(first.name, this.tap);
+    this.carried = first.name;
+    await this.channel!.request({ op: 'network', interfaces: [first], routes: routes.filter((r) => r.interface === first.name) });
   }
 
   private async forward(signal: NodeJS.Signals): Promise<void> {
@@ -217,6 +251,7 @@ export class Monitor {
   /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
   private async teardown(): Promise<void> {
     this.control?.close();
+    if (this.carried) await separateInterface(this.carried);
     await rm(this.layout.controlSocket, { force: true });
     this.channel?.close();
     await this.driver.destroyDomain();

@@ -48,7 +48,7 @@ const isEmpty = (v: unknown) => v === undefined || v === null || v === false || 
 export function unhonouredFields(spec: Spec): string[] {
   const found = NOT_APPLIED.filter(([pointer]) => !isEmpty(at(spec, pointer))).map(([pointer, why]) => `${pointer} (${why})`);
   spec.linux?.namespaces?.forEach((ns, i) => {
-    if (ns.path) found.push(`/linux/namespaces/${i}/path (joining a ${ns.type} namespace ${LATER_HOST})`);
+    if (ns.path && ns.type !== 'network') found.push(`/linux/namespaces/${i}/path (the guest has its own ${ns.type} namespace)`);
   });
   return found;
 }

@@ -2,8 +2,8 @@
 // the VM and creates the container's process in it. Returns once the container is created.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -41,6 +41,24 @@ export interface CreateOptions {
 const MONITOR_MAIN = join(DIST_DIR, 'src', 'monitor', 'main.js');
 /** util-linux's, which Debian always has: it execs the monitor in place, so the pid stays. */
 const UNSHARE = '/usr/bin/unshare';
+const NSENTER = '/usr/bin/nsenter';
+
+/**
+ * How the monitor is started: in a mount namespace of its own (host/bind-mounts.ts), and in the
+ * container's network namespace: the one config.json names, or a new one when it names none, so
+ * that /proc/<state pid>/ns/net is the container's, as under runc. With no network namespace in
+ * config.json, the monitor stays in vmrun's and the VM gets no network interface.
+ */
+export async function monitorLauncher(spec: Spec): Promise<string[]> {
+  const i = spec.linux?.namespaces?.findIndex((ns) => ns.type === 'network') ?? -1;
+  const netns = i >= 0 ? spec.linux!.namespaces![i]! : undefined;
+  const unshare = [UNSHARE, '--mount', '--propagation', 'private', ...(netns && !netns.path ? ['--net'] : [])];
+  if (!netns?.path) return unshare;
+  await stat(netns.path).catch(() => {
+    throw new VmrunError('ConfigInvalid', `/linux/namespaces/${i}/path: ${netns.path} does not exist`);
+  });
+  return [NSENTER, `--net=${netns.path}`, ...unshare];
+}
 
 /** Creates the container; resolves with its monitor, a child of this process. */
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
@@ -71,7 +89,8 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       if (existsSync(layout.libvirtRoot)) await destroyLeftovers(layout.libvirtRoot, []);
       await rm(layout.dir, { recursive: true, force: true });
       await mkdir(layout.dir, { recursive: true, mode: 0o700 });
-      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), cgroups);
+      const launcher = await monitorLauncher(bundle.spec);
+      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
       // Whole or not at all, as runc writes it: a reader never sees half a pid.
       if (o.pidFile) await writeFileAtomically(o.pidFile, String(monitor.pid));
       return monitor;
@@ -114,18 +133,21 @@ function hostCgroupLimits(spec: Spec): HostCgroupLimits {
   return limits;
 }
 
-async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, cgroups: string[] = []): Promise<ChildProcess> {
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ChildProcess> {
   const args: MonitorArgs = {
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups: cgroups ?? [],
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // Its own session, so that the caller's terminal or process group signals reach it only
   // through kill; fds 0-2 are the container's stdio.
-  // In a mount namespace of its own, where it binds the container's host paths (host/bind-mounts.ts).
-  const monitor = spawn(UNSHARE, ['--mount', '--propagation', 'private', process.execPath, MONITOR_MAIN, JSON.stringify(args)], {
+  const [command, ...prefix] = launcher as [string, ...string[]];
+  // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).
+  const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
+  const monitor = spawn(command, [...prefix, process.execPath, MONITOR_MAIN, JSON.stringify(args)], {
     detached: true,
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe', ...namespaces],
   });
+  namespaces.forEach((fd) => closeSync(fd));
   const answer = await readAll(monitor.stdio[3] as Readable);
   let reply: { ok: boolean; error?: { code: ErrorCode; message: string } };
   try {

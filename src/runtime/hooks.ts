@@ -9,6 +9,12 @@ import type { ContainerState } from '../generated/state.js';
 
 export type HookKind = keyof Hooks;
 
+/** Namespace files of vmrun's own (network and mount), for hooks run by the monitor, which lives in the container's. */
+export interface RuntimeNamespaces {
+  net: string;
+  mnt: string;
+}
+
 /** The state a hook reads: the runtime-spec's fields only, as runc passes them. */
 export type HookState = Pick<ContainerState, 'ociVersion' | 'id' | 'status' | 'pid' | 'bundle' | 'annotations'>;
 
@@ -19,19 +25,24 @@ export function hookState(record: ContainerRecord, status: ContainerState['statu
 }
 
 /** Runs the hooks of one kind in order; the first that fails ends the run with a HookFailed error. */
-export async function runHooks(kind: HookKind, hooks: Hooks | undefined, state: HookState): Promise<void> {
+export async function runHooks(kind: HookKind, hooks: Hooks | undefined, state: HookState, enter?: RuntimeNamespaces): Promise<void> {
   for (const [i, hook] of (hooks?.[kind] ?? []).entries()) {
-    const failure = await runHook(hook, state);
+    const failure = await runHook(hook, state, enter);
     if (failure) throw new VmrunError('HookFailed', `${kind} hook ${i} (${hook.path}) failed: ${failure}`);
   }
 }
 
+const NSENTER = '/usr/bin/nsenter';
+
 /** Resolves with what went wrong, or undefined when the hook exited 0. */
-function runHook(hook: Hook, state: HookState): Promise<string | undefined> {
+function runHook(hook: Hook, state: HookState, enter?: RuntimeNamespaces): Promise<string | undefined> {
   return new Promise((resolve) => {
     const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
     const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) : process.env;
-    const child = spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Through nsenter, the hook's argv[0] is its path (docs/compat.md).
+    const child = enter
+      ? spawn(NSENTER, [`--net=${enter.net}`, `--mount=${enter.mnt}`, '--', hook.path, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
     child.stdout.on('data', keep);

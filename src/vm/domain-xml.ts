@@ -31,6 +31,11 @@ export interface DomainOptions {
   virtiofsd: string;
   /** virtiofs tags shared besides the rootfs, each from its folder in the layout's shares. */
   shares?: string[];
+  /**
+   * A tap device libvirt makes in the monitor's network namespace, for a virtio NIC: the
+   * container's namespace interface is joined to it at start (src/host/network.ts).
+   */
+  tap?: string;
   /** More kernel command line words, for vmrun's own uses of a guest. */
   kernelArgs?: string[];
 }
@@ -71,7 +76,11 @@ ${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}  
       <source mode='bind' path='${attr(o.layout.agentSocket, 'agent socket')}'/>
       <target type='virtio' name='${AGENT_PORT}'/>
     </channel>
-    <controller type='usb' model='none'/>
+${o.tap ? `    <interface type='ethernet'>
+      <target dev='${attr(o.tap, 'tap')}'/>
+      <model type='virtio'/>
+    </interface>
+` : ''}    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
 </domain>

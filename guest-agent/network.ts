@@ -1,0 +1,36 @@
+// The container's network interfaces in the guest, made as they are in its namespace on the
+// host (names, MACs, MTUs, addresses, routes). One busybox shell does it all: every process
+// start costs 0.1 s under TCG. The values are safe to put in the script: the protocol's schema
+// allows only names, MACs and addresses in them.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { GuestInterface, GuestRoute } from '../src/generated/agent-protocol.js';
+
+const run = promisify(execFile);
+
+export function networkScript(interfaces: GuestInterface[], routes: GuestRoute[]): string {
+  const lines = [
+    'set -e',
+    // The virtio-net driver, loaded only for containers that have interfaces.
+    'for m in $(cat /lib/modules/network); do insmod /lib/modules/$m.ko 2>/dev/null || grep -q "^$m " /proc/modules; done',
+  ];
+  interfaces.forEach((itf, i) => {
+    // The VM's NICs are eth0, eth1… in the order the host gave them.
+    lines.push(
+      `ip link set dev eth${i} down`,
+      `ip link set dev eth${i} name ${itf.name} address ${itf.mac} mtu ${itf.mtu}`,
+      `ip link set dev ${itf.name} up`,
+      ...itf.addresses.map((a) => `ip addr add ${a} dev ${itf.name}`),
+    );
+  });
+  for (const r of routes) lines.push(`ip route add ${r.destination}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.interface}`);
+  return lines.join('\n');
+}
+
+export async function configureNetwork(interfaces: GuestInterface[], routes: GuestRoute[]): Promise<void> {
+  try {
+    await run('/bin/busybox', ['sh', '-c', networkScript(interfaces, routes)]);
+  } catch (e) {
+    throw new Error(`network: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+  }
+}

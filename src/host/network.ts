@@ -1,0 +1,66 @@
+// The container's network namespace, seen from the monitor, which runs in it: its interfaces and
+// routes (iproute2's JSON output), and the traffic control filters that join an interface and
+// the VM's tap both ways, as Kata's tcfilter mode does. What reaches the namespace's interface
+// goes to the guest, and what the guest sends leaves through that interface, so the guest can
+// carry the interface's own MAC and addresses.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { GuestInterface, GuestRoute } from '../generated/agent-protocol.js';
+
+const run = promisify(execFile);
+
+interface IpLink {
+  ifname: string;
+  link_type?: string;
+  address?: string;
+  mtu?: number;
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+}
+
+export interface NamespaceNetwork {
+  interfaces: GuestInterface[];
+  routes: GuestRoute[];
+}
+
+/** The namespace's Ethernet interfaces other than `tap`, with their global addresses, and their routes. */
+export function parseNetwork(links: IpLink[], routes: IpRoute[], tap: string): NamespaceNetwork {
+  const interfaces: GuestInterface[] = links
+    .filter((l) => l.link_type === 'ether' && l.ifname !== tap && l.address)
+    .map((l) => ({
+      name: l.ifname,
+      mac: l.address!,
+      mtu: l.mtu ?? 1500,
+      addresses: (l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`),
+    }));
+  const names = new Set(interfaces.map((i) => i.name));
+  const guestRoutes: GuestRoute[] = routes
+    // The routes the kernel makes for each address, it makes in the guest too.
+    .filter((r) => r.dev && names.has(r.dev) && r.protocol !== 'kernel')
+    .map((r) => ({ destination: r.dst, interface: r.dev!, ...(r.gateway ? { gateway: r.gateway } : {}) }));
+  return { interfaces, routes: guestRoutes };
+}
+
+export async function namespaceNetwork(tap: string): Promise<NamespaceNetwork> {
+  const json = async (args: string[]) => JSON.parse((await run('ip', ['-j', ...args])).stdout || '[]') as unknown;
+  return parseNetwork((await json(['addr', 'show'])) as IpLink[], (await json(['route', 'show'])) as IpRoute[], tap);
+}
+
+/** Redirects everything that arrives on `a` out of `b`, and back. */
+export async function joinInterfaces(a: string, b: string): Promise<void> {
+  for (const [from, to] of [[a, b], [b, a]] as const) {
+    await run('tc', ['qdisc', 'add', 'dev', from, 'ingress']);
+    await run('tc', ['filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
+      'action', 'mirred', 'egress', 'redirect', 'dev', to]);
+  }
+}
+
+/** Takes the redirect off an interface of the namespace, which outlives the container. */
+export async function separateInterface(name: string): Promise<void> {
+  await run('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
+}
