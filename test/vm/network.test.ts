@@ -123,6 +123,44 @@ describe('network', () => {
     expect(() => ip('link', 'show', veth)).toThrow();
   });
 
+  test("a CNI bridge plugin's ADD on the namespace path is what the guest gets", async () => {
+    const ns = `vmrun-cni${process.pid}`;
+    const bridge = `vmrb${process.pid}`.slice(0, 15);
+    const subnet3 = `10.215.${process.pid % 200}`;
+    ip('netns', 'add', ns);
+    cleanups.push(() => ip('netns', 'del', ns));
+    cleanups.push(() => ip('link', 'del', bridge));
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0', name: 'vmrun-test', type: 'bridge', bridge, isGateway: true, ipMasq: false,
+      ipam: { type: 'host-local', subnet: `${subnet3}.0/24`, routes: [{ dst: '0.0.0.0/0' }], dataDir: join(vm.root, 'cni-ipam') },
+    });
+    const cni = (command: string) => execFileSync('/usr/lib/cni/bridge', [], {
+      input: conf, encoding: 'utf8',
+      env: { CNI_COMMAND: command, CNI_CONTAINERID: 'n4', CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+    });
+    const result = JSON.parse(cni('ADD')) as { ips: { address: string; gateway: string }[] };
+    cleanups.push(() => cni('DEL'));
+    const [{ address, gateway }] = result.ips as [{ address: string; gateway: string }];
+    const { port } = await hostServer(gateway);
+
+    const bundle = await vm.bundle('sh', '-c', containerScript(gateway, port));
+    await editConfig(bundle, (spec) => {
+      spec.linux!.namespaces = [...spec.linux!.namespaces!.filter((n) => n.type !== 'network'), { type: 'network', path: `/var/run/netns/${ns}` }];
+    });
+    const run = vm.spawn(['run', '--bundle', bundle, 'n4'], { buffer: false, stdin: 'ignore', stdout: 'pipe' });
+    let out = '';
+    run.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const containerIp = address.split('/')[0]!;
+    let page = '';
+    await until(async () => (page = await fetchText(`http://${containerIp}:8080/`).catch(() => '')) !== '', 90_000);
+    expect(page).toBe('from the container\n');
+    expect(out).toContain(`inet ${address}`);
+    expect(out).toMatch(new RegExp(`^default via ${gateway.replaceAll('.', '\\.')} dev eth0`, 'm'));
+    expect(out).toContain('from the host');
+    expect((await vm.vmrun(['kill', 'n4', 'KILL'])).exitCode).toBe(0);
+    await run;
+  });
+
   test('without a network namespace in config.json the guest has its loopback only, up', async () => {
     const bundle = await vm.bundle('sh', '-c', 'ip -o link | cut -d: -f2,3');
     await editConfig(bundle, (spec) => {
