@@ -59,6 +59,8 @@ const broken: Breakage[] = [
     /\/linux\/sysctl\/..\/..\/etc\/x: not a sysctl name/],
   ['character device without numbers', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.devices = [{ path: '/dev/x', type: 'c' }]; }),
     /\/linux\/devices\/0: a "c" device needs major and minor/],
+  ['unknown network choice', 'ConfigInvalid', () => makeBundle((s) => { s.annotations = { 'vmrun.network': 'bridge' }; }),
+    /\/annotations\/vmrun.network: must be one of none, user/],
   ['relative hook path', 'ConfigInvalid', () => makeBundle((s) => { s.hooks = { prestart: [{ path: 'hook.sh' }] }; }),
     /\/hooks\/prestart\/0\/path: must match pattern/],
   ['annotation that is not a string', 'ConfigInvalid', () => makeBundle((s) => { s.annotations = { a: 1 as never }; }),

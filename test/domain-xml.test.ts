@@ -100,6 +100,16 @@ describe('domain XML', () => {
     expect(await xpath(xml, "string(//filesystem[target/@dir='binds']/source/@dir)")).toMatch(/\/shares\/binds\/$/);
   });
 
+  test("gives the VM a tap in the container's namespace, or passt's socket, as a virtio NIC", async () => {
+    const spec = defaultSpec();
+    const tap = domainXml(spec, options(spec, { nic: { kind: 'tap', tap: 'vm0123456789ab' } }));
+    expect((await virtXmlValidate(tap)).exitCode).toBe(0);
+    expect(await xpath(tap, "string(//interface[@type='ethernet']/target/@dev)")).toBe('vm0123456789ab');
+    const user = domainXml(spec, options(spec, { nic: { kind: 'user', mac: '52:54:00:01:02:03', socket: '/run/vmrun-vm/x/passt.sock' } }));
+    expect((await virtXmlValidate(user)).exitCode).toBe(0);
+    expect(await xpath(user, 'string(//*[local-name()="commandline"]/*[2]/@value)')).toBe('stream,id=vmrunnet,server=off,addr.type=unix,addr.path=/run/vmrun-vm/x/passt.sock');
+  });
+
   test('refuses a value XML cannot carry, naming its field', () => {
     const spec = defaultSpec();
     spec.hostname = 'bell\u0007';

@@ -15,7 +15,7 @@ try {
   console.log(`no test report: ${e.message}`);
 }
 // vmrun's VMs are named vmrun and live under /run/vmrun-vm; other QEMUs on the host are not ours.
-const ours = 'guest=vmrun|source=/run/vmrun-vm/|embed\\?root=/run/vmrun-vm/|dist/src/monitor/main[.]js';
+const ours = 'guest=vmrun|source=/run/vmrun-vm/|--socket /run/vmrun-vm/|embed\\?root=/run/vmrun-vm/|dist/src/monitor/main[.]js';
 const leaked = spawnSync('pgrep', ['-a', '-f', ours], { encoding: 'utf8' }).stdout.trim();
 if (leaked) console.log(`\nleaked processes:\n${leaked}`);
 if (leaked) failed += 1;

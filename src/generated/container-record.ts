@@ -29,6 +29,7 @@ export interface ContainerRecord {
   monitor?: HostProcess;
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
+  passt?: HostProcess;
   /**
    * The host cgroup directories vmrun made for linux.cgroupsPath, one per hierarchy; delete removes them.
    */

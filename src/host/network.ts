@@ -64,3 +64,22 @@ export async function joinInterfaces(a: string, b: string): Promise<void> {
 export async function separateInterface(name: string): Promise<void> {
   await run('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
 }
+
+/** passt gives the guest a copy of the host's own address and default route: the guest's side of it. */
+export const PASST_MTU = 65520;
+
+/**
+ * The guest's side of a user-mode network: passt hands the guest the address and gateway of
+ * the host's interface that has the default route, and carries the guest's connections out
+ * through the host's sockets (to the gateway's address: the host itself).
+ */
+export async function userNetwork(mac: string): Promise<NamespaceNetwork> {
+  const host = await namespaceNetwork('');
+  const gateway = host.routes.find((r) => r.destination === 'default' && r.gateway);
+  const uplink = host.interfaces.find((i) => i.name === gateway?.interface);
+  if (!gateway || !uplink) throw new Error('the user-mode network copies the host\'s default route, and the host has none');
+  return {
+    interfaces: [{ name: 'eth0', mac, mtu: PASST_MTU, addresses: uplink.addresses.filter((a) => !a.includes(':')) }],
+    routes: [{ destination: 'default', gateway: gateway.gateway!, interface: 'eth0' }],
+  };
+}

@@ -17,6 +17,7 @@ export const HOST_PACKAGES = [
   'gcc', // the guest's process starter, vmrun-exec, is a small static C program
   'libc6-dev',
   'iproute2', // ip and tc: a container's network namespace joined to its VM
+  'passt', // the user-mode network of containers without a network namespace
 ];
 
 export async function missingPackages(names: readonly string[]): Promise<string[]> {

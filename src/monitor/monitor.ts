@@ -22,10 +22,12 @@ import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
-import { joinInterfaces, namespaceNetwork, separateInterface } from '../host/network.js';
+import { startPasst } from '../host/passt.js';
+import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
+import { networkMode } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
@@ -59,9 +61,17 @@ const FORWARDED: NodeJS.Signals[] = [
   'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGWINCH',
 ];
 
-/** The tap's name: unique in the namespace, which other containers may share, and at most 15 bytes. */
-function tapOf(spec: Spec, layout: VmLayout): string | undefined {
-  return spec.linux?.namespaces?.some((ns) => ns.type === 'network') ? `vm${basename(layout.dir).slice(0, 12)}` : undefined;
+/**
+ * The VM's network card. A tap's name is unique in the namespace, which other containers may
+ * share, and at most 15 bytes; a user-mode card has a MAC of its own.
+ */
+function nicOf(spec: Spec, layout: VmLayout): Nic | undefined {
+  const hash = basename(layout.dir);
+  switch (networkMode(spec)) {
+    case 'namespace': return { kind: 'tap', tap: `vm${hash.slice(0, 12)}` };
+    case 'user': return { kind: 'user', mac: `52:54:00:${hash.slice(0, 6).match(/../g)!.join(':')}`, socket: join(layout.dir, 'passt', 'passt.sock') };
+    case 'none': return undefined;
+  }
 }
 
 export class Monitor {
@@ -79,8 +89,8 @@ export class Monitor {
     private record: ContainerRecord,
     private readonly layout: VmLayout,
     private readonly driver: EmbeddedDriver,
-    /** The VM's tap in the container's network namespace, if it has one. */
-    private readonly tap?: string,
+    /** The VM's network card, if it has one. */
+    private readonly nic?: Nic,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
@@ -104,13 +114,15 @@ export class Monitor {
     await writeFile(xmlFile, domainXml(bundle.spec, {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
       shares: binds.length > 0 ? [BINDS_TAG] : [],
-      tap: tapOf(bundle.spec, layout),
+      nic: nicOf(bundle.spec, layout),
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 
+    const nic = nicOf(bundle.spec, layout);
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, tapOf(bundle.spec, layout));
+    const monitor = new Monitor(o, record, layout, driver, nic);
     try {
+      if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
       const created = driver.createDomain(xmlFile);
       // Logged while virsh starts QEMU: the first log line loads the logger.
@@ -221,12 +233,18 @@ export class Monitor {
    * joined to the VM's tap, and the guest's NIC given its name, MAC, addresses and routes.
    */
   private async carryNetwork(): Promise<void> {
-    if (!this.tap || this.carried) return;
-    const { interfaces, routes } = await namespaceNetwork(this.tap);
+    if (!this.nic || this.carried) return;
+    if (this.nic.kind === 'user') {
+      this.carried = 'passt';
+      const { interfaces, routes } = await userNetwork(this.nic.mac);
+      await this.channel!.request({ op: 'network', interfaces, routes });
+      return;
+    }
+    const { interfaces, routes } = await namespaceNetwork(this.nic.tap);
     const [first, ...rest] = interfaces;
     if (!first) return;
     if (rest.length > 0) this.o.log.warn(`only ${first.name} is carried into the VM; not yet ${rest.map((i) => i.name).join(', ')}`);
-    await joinInterfaces(first.name, this.tap);
+    await joinInterfaces(first.name, this.nic.tap);
     this.carried = first.name;
     await this.channel!.request({ op: 'network', interfaces: [first], routes: routes.filter((r) => r.interface === first.name) });
   }
@@ -251,12 +269,12 @@ export class Monitor {
   /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
   private async teardown(): Promise<void> {
     this.control?.close();
-    if (this.carried) await separateInterface(this.carried);
+    if (this.nic?.kind === 'tap' && this.carried) await separateInterface(this.carried);
     await rm(this.layout.controlSocket, { force: true });
     this.channel?.close();
     await this.driver.destroyDomain();
     await this.driver.close();
-    const procs = [this.record.qemu, ...(this.record.virtiofsd ?? [])].filter((p) => p !== undefined);
+    const procs = [this.record.qemu, ...(this.record.virtiofsd ?? []), this.record.passt].filter((p) => p !== undefined);
     for (const p of procs) {
       if (!(await waitGone(p, 5_000))) {
         this.o.log.warn({ pid: p.pid }, 'still running after destroy: killing it');

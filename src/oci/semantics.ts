@@ -1,6 +1,7 @@
 // Rules of the runtime-spec (and of runc) that a JSON Schema cannot state.
 import type { Spec } from '../generated/config.js';
 import { RLIMITS } from './linux-ids.js';
+import { networkProblems } from './network-mode.js';
 
 export const RLIMIT_TYPES = new Set(Object.keys(RLIMITS));
 /** A sysctl key: dotted names, nothing that could leave /proc/sys. */
@@ -34,6 +35,7 @@ export function semanticProblems(spec: Spec): string[] {
       problems.push(`/linux/devices/${i}: a "${d.type}" device needs major and minor`);
     }
   });
+  problems.push(...networkProblems(spec));
   const cpu = spec.linux?.resources?.cpu;
   if (cpu?.quota !== undefined && cpu.quota > 0 && cpu.period === 0) {
     problems.push('/linux/resources/cpu/period: must be positive when a quota is set');

@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
@@ -88,7 +88,10 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       // A directory left by an earlier container of this id (root and id hash alike) goes first.
       if (existsSync(layout.libvirtRoot)) await destroyLeftovers(layout.libvirtRoot, []);
       await rm(layout.dir, { recursive: true, force: true });
-      await mkdir(layout.dir, { recursive: true, mode: 0o700 });
+      // Others may pass through the base (passt, which runs as nobody, needs to), not look in.
+      await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
+      await chmod(dirname(layout.dir), 0o711);
+      await mkdir(layout.dir, { mode: 0o700 });
       const launcher = await monitorLauncher(bundle.spec);
       const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
       // Whole or not at all, as runc writes it: a reader never sees half a pid.

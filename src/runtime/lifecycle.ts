@@ -52,7 +52,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     }
     // The monitor may have died before it could clean up (kill -9): do its part.
     const fresh = await ctx.store.load(id).catch(() => record);
-    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? [])].filter((p) => p !== undefined));
+    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt].filter((p) => p !== undefined));
     await rm(layout.dir, { recursive: true, force: true });
     // A cgroup that cannot go fails the delete, which can then be tried again.
     await removeCgroup(fresh.cgroups ?? []);

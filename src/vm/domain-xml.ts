@@ -31,11 +31,8 @@ export interface DomainOptions {
   virtiofsd: string;
   /** virtiofs tags shared besides the rootfs, each from its folder in the layout's shares. */
   shares?: string[];
-  /**
-   * A tap device libvirt makes in the monitor's network namespace, for a virtio NIC: the
-   * container's namespace interface is joined to it at start (src/host/network.ts).
-   */
-  tap?: string;
+  /** The VM's network card, if it has one. */
+  nic?: Nic;
   /** More kernel command line words, for vmrun's own uses of a guest. */
   kernelArgs?: string[];
 }
@@ -76,15 +73,34 @@ ${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}  
       <source mode='bind' path='${attr(o.layout.agentSocket, 'agent socket')}'/>
       <target type='virtio' name='${AGENT_PORT}'/>
     </channel>
-${o.tap ? `    <interface type='ethernet'>
-      <target dev='${attr(o.tap, 'tap')}'/>
-      <model type='virtio'/>
-    </interface>
-` : ''}    <controller type='usb' model='none'/>
+${o.nic ? nicXml(o.nic) : ''}    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
-</domain>
+${qemuArgs(o.nic)}</domain>
 `;
+}
+
+/**
+ * `tap`: a tap device libvirt makes in the monitor's network namespace, joined at start to the
+ * namespace's interface (src/host/network.ts). `user`: passt, started by libvirt, which carries
+ * the guest's connections out through the host's own sockets.
+ */
+export type Nic = { kind: 'tap'; tap: string } | { kind: 'user'; mac: string; socket: string };
+
+function nicXml(nic: Nic): string {
+  if (nic.kind === 'user') return '';
+  return `    <interface type='ethernet'>\n      <target dev='${attr(nic.tap, 'tap')}'/>\n      <model type='virtio'/>\n    </interface>\n`;
+}
+
+/** passt's NIC, which libvirt 9.0 cannot describe: QEMU's own arguments (src/host/passt.ts). */
+function qemuArgs(nic: Nic | undefined): string {
+  if (nic?.kind !== 'user') return '';
+  const args = [
+    '-netdev', `stream,id=vmrunnet,server=off,addr.type=unix,addr.path=${nic.socket}`,
+    // The last slot: libvirt places its own devices from the first free one.
+    '-device', `virtio-net-pci,netdev=vmrunnet,mac=${nic.mac},bus=pci.0,addr=0x1f`,
+  ];
+  return `  <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n${args.map((a) => `    <qemu:arg value='${attr(a, 'QEMU argument')}'/>\n`).join('')}  </qemu:commandline>\n`;
 }
 
 function filesystem(o: DomainOptions, tag: string): string {

@@ -161,6 +161,27 @@ describe('network', () => {
     await run;
   });
 
+  test('without a network namespace, the vmrun.network=user annotation gives an outbound user-mode network (passt)', async () => {
+    const [route] = JSON.parse(ip('-j', 'route', 'show', 'default')) as [{ gateway: string; dev: string }];
+    const [link] = JSON.parse(ip('-j', '-4', 'addr', 'show', 'dev', route.dev)) as [{ addr_info: { local: string; prefixlen: number }[] }];
+    const hostAddress = `${link.addr_info[0]!.local}/${link.addr_info[0]!.prefixlen}`;
+    const { port } = await hostServer('0.0.0.0');
+    const bundle = await vm.bundle('sh', '-c', [
+      'ip -o addr show eth0 | grep "inet "; ip route',
+      // The gateway's address is the host itself, through passt.
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${route.gateway} ${port} | tail -1`,
+    ].join('\n'));
+    await editConfig(bundle, (spec) => {
+      spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
+      spec.annotations = { 'vmrun.network': 'user' };
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'n5']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`inet ${hostAddress}`);
+    expect(r.stdout).toMatch(new RegExp(`^default via ${route.gateway.replaceAll('.', '\\.')} dev eth0`, 'm'));
+    expect(r.stdout.split('\n').at(-1)).toBe('from the host');
+  });
+
   test('without a network namespace in config.json the guest has its loopback only, up', async () => {
     const bundle = await vm.bundle('sh', '-c', 'ip -o link | cut -d: -f2,3');
     await editConfig(bundle, (spec) => {
