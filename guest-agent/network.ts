@@ -15,8 +15,10 @@ export function networkScript(interfaces: GuestInterface[], routes: GuestRoute[]
     'for m in $(cat /lib/modules/network); do insmod /lib/modules/$m.ko 2>/dev/null || grep -q "^$m " /proc/modules; done',
   ];
   interfaces.forEach((itf, i) => {
-    // The VM's NICs are eth0, eth1… in the order the host gave them.
+    // The VM's NICs are eth0, eth1… in the order the host gave them; a card plugged in a moment
+    // ago appears once the guest's kernel has taken the hotplug event.
     lines.push(
+      `n=0; while [ ! -e /sys/class/net/eth${i} ]; do n=$((n+1)); [ $n -le 500 ] || { echo "no eth${i}" >&2; exit 1; }; usleep 10000; done`,
       `ip link set dev eth${i} down`,
       `ip link set dev eth${i} name ${itf.name} address ${itf.mac} mtu ${itf.mtu}`,
       `ip link set dev ${itf.name} up`,

@@ -27,7 +27,7 @@ import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from
 import { networkMode } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG, type Nic } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
@@ -244,6 +244,10 @@ export class Monitor {
     const [first, ...rest] = interfaces;
     if (!first) return;
     if (rest.length > 0) this.o.log.warn(`only ${first.name} is carried into the VM; not yet ${rest.map((i) => i.name).join(', ')}`);
+    // The card is plugged in now, with the interface's MAC; libvirt makes the tap as it does.
+    const file = join(this.layout.dir, 'nic.xml');
+    await writeFile(file, tapInterfaceXml(this.nic.tap, first.mac));
+    await this.driver.attachDevice(file);
     await joinInterfaces(first.name, this.nic.tap);
     this.carried = first.name;
     await this.channel!.request({ op: 'network', interfaces: [first], routes: routes.filter((r) => r.interface === first.name) });

@@ -95,6 +95,11 @@ export class EmbeddedDriver {
     await this.shell.run(`create ${xmlFile}`);
   }
 
+  /** Plugs a device (its XML in a file) into the running VM. */
+  async attachDevice(xmlFile: string): Promise<void> {
+    await this.shell.run(`attach-device ${DOMAIN_NAME} ${xmlFile} --live`);
+  }
+
   /** Stops the VM at once. virsh may report failure even when it worked: the caller checks the pids. */
   async destroyDomain(): Promise<void> {
     await this.shell.run(`destroy ${DOMAIN_NAME}`).catch(() => undefined);
