@@ -103,7 +103,7 @@ describe('domain XML', () => {
   test("gives the VM a tap in the container's namespace, or passt's socket, as a virtio NIC", async () => {
     const spec = defaultSpec();
     // The tap's card is plugged in at start, not there from boot.
-    expect(domainXml(spec, options(spec, { nic: { kind: 'tap', tap: 'vm0123456789ab' } }))).not.toContain('<interface');
+    expect(domainXml(spec, options(spec, { nic: { kind: 'tap', tapPrefix: 'vm0123456789' } }))).not.toContain('<interface');
     const card = tapInterfaceXml('vm0123456789ab', '02:42:ac:11:00:02');
     expect(await xpath(card, 'string(/interface/target/@dev)')).toBe('vm0123456789ab');
     expect(await xpath(card, 'string(/interface/mac/@address)')).toBe('02:42:ac:11:00:02');

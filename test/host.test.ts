@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
 import { cgroupDirs, hierarchies, limitFiles } from '../src/host/cgroups.js';
+import { parseNetwork } from '../src/host/network.js';
 import { parseSignal } from '../src/host/signals.js';
 import { guestPlan } from '../src/oci/guest-plan.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
@@ -8,6 +9,7 @@ import { unhonouredFields } from '../src/oci/unhonoured.js';
 import type { Spec } from '../src/generated/config.js';
 import { mountArgs } from '../guest-agent/mounts.js';
 import { processFlags } from '../guest-agent/process-flags.js';
+import { networkScript } from '../guest-agent/network.js';
 
 const usable = { kvmDevice: true, hardwareFlags: true, pvm: false };
 
@@ -166,5 +168,35 @@ describe('host cgroups', () => {
     expect(limitFiles(cpu!, limits)).toEqual([['cpu.cfs_period_us', '100000'], ['cpu.cfs_quota_us', '50000'], ['cpu.shares', '1024']]);
     const v2 = { mountPoint: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'memory', 'pids'], version: 2 as const };
     expect(limitFiles(v2, limits)).toEqual([['memory.max', String(1 << 30)], ['cpu.max', '50000 100000'], ['cpu.weight', '39'], ['cpuset.cpus', '0-1']]);
+  });
+});
+
+describe("a namespace's network, carried into the guest", () => {
+  test('takes its Ethernet interfaces but the taps, their global addresses, and the routes the kernel did not derive', () => {
+    const links = [
+      { ifname: 'lo', link_type: 'loopback', address: '00:00:00:00:00:00', addr_info: [] },
+      { ifname: 'eth0', link_type: 'ether', address: '02:42:ac:11:00:02', mtu: 1450, addr_info: [
+        { family: 'inet', local: '172.17.0.2', prefixlen: 16, scope: 'global' },
+        { family: 'inet6', local: 'fe80::42:acff:fe11:2', prefixlen: 64, scope: 'link' },
+      ] },
+      { ifname: 'vm0123456789', link_type: 'ether', address: 'fe:54:00:00:00:01', mtu: 1500, addr_info: [] },
+    ];
+    const routes = [
+      { dst: 'default', gateway: '172.17.0.1', dev: 'eth0' },
+      { dst: '172.17.0.0/16', dev: 'eth0', protocol: 'kernel' },
+    ];
+    expect(parseNetwork(links, routes, 'vm0123456789'.slice(0, 12))).toEqual({
+      interfaces: [{ name: 'eth0', mac: '02:42:ac:11:00:02', mtu: 1450, addresses: ['172.17.0.2/16'] }],
+      routes: [{ destination: 'default', gateway: '172.17.0.1', interface: 'eth0' }],
+    });
+  });
+
+  test("finds each guest card by its MAC and names it after the namespace's interface", () => {
+    const script = networkScript([{ name: 'eth0', mac: '02:42:ac:11:00:02', mtu: 1450, addresses: ['172.17.0.2/16'] }],
+      [{ destination: 'default', gateway: '172.17.0.1', interface: 'eth0' }]);
+    expect(script).toContain("grep -l '^02:42:ac:11:00:02$' /sys/class/net/*/address");
+    expect(script).toContain('ip link set dev vmrun-nic0 name eth0 mtu 1450');
+    expect(script).toContain('ip addr add 172.17.0.2/16 dev eth0');
+    expect(script.trim().split('\n').at(-1)).toBe('ip route add default via 172.17.0.1 dev eth0');
   });
 });

@@ -28,10 +28,10 @@ export interface NamespaceNetwork {
   routes: GuestRoute[];
 }
 
-/** The namespace's Ethernet interfaces other than `tap`, with their global addresses, and their routes. */
-export function parseNetwork(links: IpLink[], routes: IpRoute[], tap: string): NamespaceNetwork {
+/** The namespace's Ethernet interfaces but vmrun's taps, with their global addresses, and their routes. */
+export function parseNetwork(links: IpLink[], routes: IpRoute[], tapPrefix: string): NamespaceNetwork {
   const interfaces: GuestInterface[] = links
-    .filter((l) => l.link_type === 'ether' && l.ifname !== tap && l.address)
+    .filter((l) => l.link_type === 'ether' && !(tapPrefix && l.ifname.startsWith(tapPrefix)) && l.address)
     .map((l) => ({
       name: l.ifname,
       mac: l.address!,
@@ -46,9 +46,9 @@ export function parseNetwork(links: IpLink[], routes: IpRoute[], tap: string): N
   return { interfaces, routes: guestRoutes };
 }
 
-export async function namespaceNetwork(tap: string): Promise<NamespaceNetwork> {
+export async function namespaceNetwork(tapPrefix: string): Promise<NamespaceNetwork> {
   const json = async (args: string[]) => JSON.parse((await run('ip', ['-j', ...args])).stdout || '[]') as unknown;
-  return parseNetwork((await json(['addr', 'show'])) as IpLink[], (await json(['route', 'show'])) as IpRoute[], tap);
+  return parseNetwork((await json(['addr', 'show'])) as IpLink[], (await json(['route', 'show'])) as IpRoute[], tapPrefix);
 }
 
 /** Redirects everything that arrives on `a` out of `b`, and back. */

@@ -62,13 +62,13 @@ const FORWARDED: NodeJS.Signals[] = [
 ];
 
 /**
- * The VM's network card. A tap's name is unique in the namespace, which other containers may
- * share, and at most 15 bytes; a user-mode card has a MAC of its own.
+ * The VM's network cards. Tap names are unique in the namespace, which other containers may
+ * share, and at most 15 bytes (the prefix and a number); a user-mode card has a MAC of its own.
  */
 function nicOf(spec: Spec, layout: VmLayout): Nic | undefined {
   const hash = basename(layout.dir);
   switch (networkMode(spec)) {
-    case 'namespace': return { kind: 'tap', tap: `vm${hash.slice(0, 12)}` };
+    case 'namespace': return { kind: 'tap', tapPrefix: `vm${hash.slice(0, 10)}` };
     case 'user': return { kind: 'user', mac: `52:54:00:${hash.slice(0, 6).match(/../g)!.join(':')}`, socket: join(layout.dir, 'passt', 'passt.sock') };
     case 'none': return undefined;
   }
@@ -76,8 +76,8 @@ function nicOf(spec: Spec, layout: VmLayout): Nic | undefined {
 
 export class Monitor {
   private channel?: AgentChannel;
-  /** The namespace interface joined to the tap at start. */
-  private carried?: string;
+  /** The namespace interfaces joined to the VM's taps at start. */
+  private carried?: string[];
   private control?: Server;
   private outputs: Promise<void>[] = [];
   private stopping?: Promise<number>;
@@ -229,28 +229,29 @@ export class Monitor {
   }
 
   /**
-   * The namespace's interface, as it is now (a hook or a tool may have made it after create),
-   * joined to the VM's tap, and the guest's NIC given its name, MAC, addresses and routes.
+   * The namespace's interfaces, as they are now (a hook or a tool may have made them after
+   * create), each joined to a tap of its own, the VM's card on it plugged in with the
+   * interface's MAC, and the guest's NICs given their names, MTUs, addresses and routes.
    */
   private async carryNetwork(): Promise<void> {
     if (!this.nic || this.carried) return;
+    this.carried = [];
     if (this.nic.kind === 'user') {
-      this.carried = 'passt';
       const { interfaces, routes } = await userNetwork(this.nic.mac);
       await this.channel!.request({ op: 'network', interfaces, routes });
       return;
     }
-    const { interfaces, routes } = await namespaceNetwork(this.nic.tap);
-    const [first, ...rest] = interfaces;
-    if (!first) return;
-    if (rest.length > 0) this.o.log.warn(`only ${first.name} is carried into the VM; not yet ${rest.map((i) => i.name).join(', ')}`);
-    // The card is plugged in now, with the interface's MAC; libvirt makes the tap as it does.
-    const file = join(this.layout.dir, 'nic.xml');
-    await writeFile(file, tapInterfaceXml(this.nic.tap, first.mac));
-    await this.driver.attachDevice(file);
-    await joinInterfaces(first.name, this.nic.tap);
-    this.carried = first.name;
-    await this.channel!.request({ op: 'network', interfaces: [first], routes: routes.filter((r) => r.interface === first.name) });
+    const { interfaces, routes } = await namespaceNetwork(this.nic.tapPrefix);
+    if (interfaces.length === 0) return;
+    for (const [i, itf] of interfaces.entries()) {
+      const tap = `${this.nic.tapPrefix}${i}`;
+      const file = join(this.layout.dir, `nic${i}.xml`);
+      await writeFile(file, tapInterfaceXml(tap, itf.mac));
+      await this.driver.attachDevice(file); // libvirt makes the tap as it plugs the card in
+      await joinInterfaces(itf.name, tap);
+      this.carried.push(itf.name);
+    }
+    await this.channel!.request({ op: 'network', interfaces, routes });
   }
 
   private async forward(signal: NodeJS.Signals): Promise<void> {
@@ -273,7 +274,7 @@ export class Monitor {
   /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
   private async teardown(): Promise<void> {
     this.control?.close();
-    if (this.nic?.kind === 'tap' && this.carried) await separateInterface(this.carried);
+    for (const name of this.nic?.kind === 'tap' ? (this.carried ?? []) : []) await separateInterface(name);
     await rm(this.layout.controlSocket, { force: true });
     this.channel?.close();
     await this.driver.destroyDomain();

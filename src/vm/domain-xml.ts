@@ -81,11 +81,11 @@ ${qemuArgs(o.nic)}</domain>
 }
 
 /**
- * `tap`: a tap device libvirt makes in the monitor's network namespace when the card is plugged
- * in at start, joined to the namespace's interface (src/host/network.ts). `user`: passt, which
+ * `tap`: a tap device per interface of the monitor's network namespace, which libvirt makes
+ * when the card is plugged in at start, joined to that interface (src/host/network.ts). `user`: passt, which
  * carries the guest's connections out through the host's own sockets, there from boot.
  */
-export type Nic = { kind: 'tap'; tap: string } | { kind: 'user'; mac: string; socket: string };
+export type Nic = { kind: 'tap'; tapPrefix: string } | { kind: 'user'; mac: string; socket: string };
 
 /**
  * The card for the namespace's interface, plugged in at start, when that interface exists: a

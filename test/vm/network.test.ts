@@ -39,14 +39,14 @@ function fetchText(url: string): Promise<string> {
 /** The container prints its network, fetches from the host, then serves a page. */
 function containerScript(hostAddress: string, port: number): string {
   return [
-    'ip -o addr show eth0 | grep "inet "; ip -o link show eth0; ip route',
+    'ip -o addr | grep "inet "; ip -o link show eth0; ip route',
     `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${hostAddress} ${port} | tail -1`,
     'mkdir -p /tmp/www && echo "from the container" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www',
   ].join('\n');
 }
 
 describe('network', () => {
-  test('a named namespace, wired by a tool between create and start, is the guest eth0', async () => {
+  test('a named namespace, wired by a tool between create and start, has its two interfaces in the guest', async () => {
     const ns = `vmrun-t${process.pid}`;
     const veth = `vh${process.pid}`;
     ip('netns', 'add', ns);
@@ -69,21 +69,32 @@ describe('network', () => {
     ip('-n', ns, 'addr', 'add', `${subnet}.2/24`, 'dev', 'eth0');
     ip('-n', ns, 'link', 'set', 'eth0', 'up');
     ip('-n', ns, 'route', 'add', 'default', 'via', `${subnet}.1`);
+    // A second interface, on a network of its own.
+    const second = `10.216.${process.pid % 200}`;
+    ip('link', 'add', `${veth}b`, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns);
+    ip('addr', 'add', `${second}.1/24`, 'dev', `${veth}b`);
+    ip('link', 'set', `${veth}b`, 'up');
+    ip('-n', ns, 'addr', 'add', `${second}.2/24`, 'dev', 'eth1');
+    ip('-n', ns, 'link', 'set', 'eth1', 'up');
     const mac = /link\/ether (\S+)/.exec(ip('-n', ns, 'link', 'show', 'eth0'))![1];
     expect((await vm.vmrun(['start', 'n1'])).exitCode).toBe(0);
 
     let page = '';
     await until(async () => (page = await fetchText(`http://${subnet}.2:8080/`).catch(() => '')) !== '', 60_000);
     expect(page).toBe('from the container\n');
-    expect(out).toMatch(new RegExp(`inet ${subnet.replaceAll('.', '\\.')}\\.2/24`));
+    expect(await fetchText(`http://${second}.2:8080/`)).toBe('from the container\n');
+    expect(out).toMatch(new RegExp(`eth0 +inet ${subnet.replaceAll('.', '\\.')}\\.2/24`));
+    expect(out).toMatch(new RegExp(`eth1 +inet ${second.replaceAll('.', '\\.')}\\.2/24`));
     expect(out).toContain(`link/ether ${mac}`);
     expect(out).toMatch(new RegExp(`^default via ${subnet.replaceAll('.', '\\.')}\\.1 dev eth0`, 'm'));
     expect(out).toContain('from the host');
 
     expect((await vm.vmrun(['delete', '--force', 'n1'])).exitCode).toBe(0);
     // The namespace outlives the container, without vmrun's tap and filters.
-    expect(ip('-n', ns, '-o', 'link').split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0])).toEqual(['lo', 'eth0']);
-    expect(execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' })).not.toContain('ingress');
+    expect(ip('-n', ns, '-o', 'link').split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0])).toEqual(['lo', 'eth0', 'eth1']);
+    for (const dev of ['eth0', 'eth1']) {
+      expect(execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })).not.toContain('ingress');
+    }
   });
 
   test("Docker's pattern: a new namespace, wired by a prestart hook through /proc/<pid>/ns/net", async () => {
