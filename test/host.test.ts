@@ -164,7 +164,8 @@ describe('host cgroups', () => {
   test("writes each limit in the hierarchy of its controller, in v1's or v2's files", () => {
     const limits = { memoryBytes: 1 << 30, cpuQuota: 50_000, cpuPeriod: 100_000, cpuShares: 1024, cpus: '0-1' };
     const [memory, cpu] = hierarchies(mountinfo);
-    expect(limitFiles(memory!, limits)).toEqual([['memory.limit_in_bytes', String(1 << 30)]]);
+    expect(limitFiles(memory!, { ...limits, pids: 300 })).toEqual([['memory.limit_in_bytes', String(1 << 30)]]);
+    expect(limitFiles({ mountPoint: '/sys/fs/cgroup/pids', controllers: ['pids'], version: 1 }, { pids: 300 })).toEqual([['pids.max', '300']]);
     expect(limitFiles(cpu!, limits)).toEqual([['cpu.cfs_period_us', '100000'], ['cpu.cfs_quota_us', '50000'], ['cpu.shares', '1024']]);
     const v2 = { mountPoint: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'memory', 'pids'], version: 2 as const };
     expect(limitFiles(v2, limits)).toEqual([['memory.max', String(1 << 30)], ['cpu.max', '50000 100000'], ['cpu.weight', '39'], ['cpuset.cpus', '0-1']]);

@@ -24,6 +24,7 @@ export interface HostCgroupLimits {
   cpuPeriod?: number;
   cpuShares?: number;
   cpus?: string;
+  pids?: number;
 }
 
 /** The cgroup hierarchies this process sees, from its mountinfo. */
@@ -59,7 +60,8 @@ export function cgroupDirs(cgroupsPath: string, all: Hierarchy[] = hierarchies()
 export function limitFiles(h: Hierarchy, limits: HostCgroupLimits): [string, string][] {
   const has = (c: string) => h.controllers.includes(c);
   const files: [string, string][] = [];
-  const { memoryBytes, cpuQuota, cpuPeriod, cpuShares, cpus } = limits;
+  const { memoryBytes, cpuQuota, cpuPeriod, cpuShares, cpus, pids } = limits;
+  if (has('pids') && pids) files.push(['pids.max', String(pids)]);
   if (h.version === 1) {
     if (has('memory') && memoryBytes) files.push(['memory.limit_in_bytes', String(memoryBytes)]);
     if (has('cpu') && cpuPeriod) files.push(['cpu.cfs_period_us', String(cpuPeriod)]);

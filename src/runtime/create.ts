@@ -18,7 +18,7 @@ import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
 import { createCgroup, removeCgroup, type HostCgroupLimits } from '../host/cgroups.js';
 import { hostLimits } from '../host/limits.js';
-import { guestSize, VMM_OVERHEAD_MIB } from '../vm/sizing.js';
+import { guestSize, VMM_OVERHEAD_MIB, VMM_TASKS } from '../vm/sizing.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
 import { unhonouredFields } from '../oci/unhonoured.js';
@@ -126,13 +126,16 @@ function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
 
 /**
  * What the VM's host cgroup holds: the whole guest plus what QEMU, virtiofsd, virsh and the
- * monitor use beside it (measured under TCG: about 200 MiB), and config.json's CPU values.
+ * monitor use beside it (measured under TCG: about 200 MiB), config.json's CPU values, and its
+ * pids limit plus the VMM's own tasks.
  */
 function hostCgroupLimits(spec: Spec): HostCgroupLimits {
   const cpu = spec.linux?.resources?.cpu ?? {};
   const limits: HostCgroupLimits = { cpuQuota: cpu.quota && cpu.quota > 0 ? cpu.quota : undefined, cpuPeriod: cpu.period || undefined, cpuShares: cpu.shares || undefined, cpus: cpu.cpus || undefined };
   const limit = spec.linux?.resources?.memory?.limit;
   if (limit && limit > 0) limits.memoryBytes = (guestSize(spec, hostLimits()).memoryMiB + VMM_OVERHEAD_MIB) * 1024 * 1024;
+  const pids = spec.linux?.resources?.pids?.limit;
+  if (pids && pids > 0) limits.pids = pids + VMM_TASKS;
   return limits;
 }
 

@@ -24,6 +24,11 @@ export const MIN_GUEST_MEMORY_MIB = 352;
  * virsh 30 and virtiofsd 10.
  */
 export const VMM_OVERHEAD_MIB = 256;
+/**
+ * Host tasks of one VM, added to a pids limit for the host cgroup: QEMU's threads, virtiofsd's
+ * pool (up to 64 threads), the monitor's node threads, virsh and passt.
+ */
+export const VMM_TASKS = 256;
 
 export interface HostLimits {
   cpus: number;

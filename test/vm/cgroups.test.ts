@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { hierarchies } from '../../src/host/cgroups.js';
-import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB } from '../../src/vm/sizing.js';
+import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
 import { vmHarness } from './harness.js';
 
@@ -18,7 +18,7 @@ describe('the host cgroup', () => {
     const bundle = await vm.bundle('sleep', '100');
     await editConfig(bundle, (spec) => {
       spec.linux!.cgroupsPath = path;
-      spec.linux!.resources = { memory: { limit: 512 * MiB }, cpu: { quota: 50_000, period: 100_000 } };
+      spec.linux!.resources = { memory: { limit: 512 * MiB }, cpu: { quota: 50_000, period: 100_000 }, pids: { limit: 20 } };
     });
     expect((await vm.vmrun(['create', '--bundle', bundle, 'cg1'])).exitCode).toBe(0);
     const record = JSON.parse(await readFile(join(vm.root, 'cg1', 'state.json'), 'utf8'));
@@ -34,6 +34,7 @@ describe('the host cgroup', () => {
     const guestMiB = Math.max(512 + GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB);
     expect(Number(readFileSync(join(mountOf('memory'), path, 'memory.limit_in_bytes'), 'utf8'))).toBe((guestMiB + VMM_OVERHEAD_MIB) * MiB);
     expect(readFileSync(join(mountOf('cpu'), path, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+    expect(readFileSync(join(mountOf('pids'), path, 'pids.max'), 'utf8').trim()).toBe(String(20 + VMM_TASKS));
 
     expect((await vm.vmrun(['delete', '--force', 'cg1'])).exitCode).toBe(0);
     for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);

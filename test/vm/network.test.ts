@@ -40,7 +40,7 @@ function fetchText(url: string): Promise<string> {
 function containerScript(hostAddress: string, port: number): string {
   return [
     'ip -o addr | grep "inet "; ip -o link show eth0; ip route',
-    `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${hostAddress} ${port} | tail -1`,
+    `wget -q -O - http://${hostAddress}:${port}/`,
     'mkdir -p /tmp/www && echo "from the container" > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www',
   ].join('\n');
 }
@@ -180,7 +180,7 @@ describe('network', () => {
     const bundle = await vm.bundle('sh', '-c', [
       'ip -o addr show eth0 | grep "inet "; ip route',
       // The gateway's address is the host itself, through passt.
-      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${route.gateway} ${port} | tail -1`,
+      `wget -q -O - http://${route.gateway}:${port}/`,
     ].join('\n'));
     await editConfig(bundle, (spec) => {
       spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
