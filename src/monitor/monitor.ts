@@ -16,7 +16,7 @@ import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
 import { hookState, runHooks, type HookKind, type HookState } from '../runtime/hooks.js';
 import type { AccelChoice } from '../host/accel.js';
-import { hostLimits } from '../host/limits.js';
+import { hostLimits, ownCpus } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
@@ -115,6 +115,7 @@ export class Monitor {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
       shares: binds.length > 0 ? [BINDS_TAG] : [],
       nic: nicOf(bundle.spec, layout),
+      cpuset: ownCpus(),
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 

@@ -33,6 +33,11 @@ export interface DomainOptions {
   shares?: string[];
   /** The VM's network card, if it has one. */
   nic?: Nic;
+  /**
+   * The host CPUs QEMU may use: the monitor's own affinity, which libvirt would otherwise
+   * widen to every CPU of the host.
+   */
+  cpuset?: string;
   /** More kernel command line words, for vmrun's own uses of a guest. */
   kernelArgs?: string[];
 }
@@ -45,7 +50,7 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
 ${metadata(spec, o)}
   </metadata>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
-  <vcpu>${o.size.vcpus}</vcpu>
+  <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${text(o.kernel, 'kernel')}</kernel>

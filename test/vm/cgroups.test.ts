@@ -1,5 +1,6 @@
 // linux.cgroupsPath on the host: the monitor, QEMU and virtiofsd live in that cgroup, which holds
 // the VM's whole footprint, and delete removes it.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { hierarchies } from '../../src/host/cgroups.js';
 import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
+import { VMRUN } from '../helpers/cli.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -40,5 +42,19 @@ describe('the host cgroup', () => {
     for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     // The parent it made on the way stays, as under runc; this test made it, so it goes.
     for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
+  });
+
+  test("QEMU keeps the CPU affinity of vmrun's caller: libvirt widens nothing", async () => {
+    const bundle = await vm.bundle('sleep', '100');
+    const create = spawnSync('taskset', ['-c', '0', VMRUN, '--root', vm.root, 'create', '--bundle', bundle, 'cg2'], { stdio: 'ignore' });
+    try {
+      expect(create.status).toBe(0);
+      const record = JSON.parse(await readFile(join(vm.root, 'cg2', 'state.json'), 'utf8'));
+      for (const pid of [record.monitor.pid, record.qemu.pid]) {
+        expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Cpus_allowed_list:\s+0$/m);
+      }
+    } finally {
+      expect((await vm.vmrun(['delete', '--force', 'cg2'])).exitCode).toBe(0);
+    }
   });
 });
