@@ -31,6 +31,13 @@ export interface ContainerRecord {
   virtiofsd?: HostProcess[];
   passt?: HostProcess;
   /**
+   * The interfaces of the container's named network namespace joined to the VM at start, so that a delete after a crash of the monitor can take the redirects off them.
+   */
+  carried?: {
+    namespace: string;
+    interfaces: string[];
+  };
+  /**
    * The host cgroup directories vmrun made for linux.cgroupsPath, one per hierarchy; delete removes them.
    */
   cgroups?: string[];

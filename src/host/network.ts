@@ -65,6 +65,13 @@ export async function separateInterface(name: string): Promise<void> {
   await run('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
 }
 
+/** The same from outside the namespace, for a delete after the monitor died. */
+export async function separateInterfacesIn(namespace: string, names: string[]): Promise<void> {
+  for (const name of names) {
+    await run('nsenter', [`--net=${namespace}`, 'tc', 'qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
+  }
+}
+
 /** passt gives the guest a copy of the host's own address and default route: the guest's side of it. */
 export const PASST_MTU = 65520;
 

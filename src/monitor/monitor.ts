@@ -91,6 +91,8 @@ export class Monitor {
     private readonly driver: EmbeddedDriver,
     /** The VM's network card, if it has one. */
     private readonly nic?: Nic,
+    /** The named network namespace the monitor lives in, if config.json names one. */
+    private readonly netnsPath?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
@@ -121,7 +123,8 @@ export class Monitor {
 
     const nic = nicOf(bundle.spec, layout);
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, nic);
+    const netnsPath = bundle.spec.linux?.namespaces?.find((ns) => ns.type === 'network')?.path;
+    const monitor = new Monitor(o, record, layout, driver, nic, netnsPath);
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
@@ -251,6 +254,8 @@ export class Monitor {
       await this.driver.attachDevice(file); // libvirt makes the tap as it plugs the card in
       await joinInterfaces(itf.name, tap);
       this.carried.push(itf.name);
+      // A named namespace outlives the container: a delete after a crash takes the redirects off.
+      if (this.netnsPath) await this.update({ carried: { namespace: this.netnsPath, interfaces: [...this.carried] } });
     }
     await this.channel!.request({ op: 'network', interfaces, routes });
   }

@@ -10,6 +10,7 @@ import { destroyLeftovers, waitGone } from '../vm/libvirt.js';
 import type { RuntimeContext } from './context.js';
 import { hookState, runHooks } from './hooks.js';
 import { removeCgroup } from '../host/cgroups.js';
+import { separateInterfacesIn } from '../host/network.js';
 import { statusOf } from './state.js';
 
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
@@ -53,6 +54,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     // The monitor may have died before it could clean up (kill -9): do its part.
     const fresh = await ctx.store.load(id).catch(() => record);
     await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt].filter((p) => p !== undefined));
+    if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces);
     await rm(layout.dir, { recursive: true, force: true });
     // A cgroup that cannot go fails the delete, which can then be tried again.
     await removeCgroup(fresh.cgroups ?? []);

@@ -97,6 +97,26 @@ describe('network', () => {
     }
   });
 
+  test('after kill -9 of the monitor, delete still takes the redirects off a named namespace', async () => {
+    const ns = `vmrun-k${process.pid}`;
+    ip('netns', 'add', ns);
+    cleanups.push(() => ip('netns', 'del', ns));
+    ip('link', 'add', `vk${process.pid}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    const bundle = await vm.bundle('sleep', '100');
+    await editConfig(bundle, (spec) => {
+      spec.linux!.namespaces = [...spec.linux!.namespaces!.filter((n) => n.type !== 'network'), { type: 'network', path: `/var/run/netns/${ns}` }];
+    });
+    expect((await vm.vmrun(['create', '--bundle', bundle, 'n6'])).exitCode).toBe(0);
+    expect((await vm.vmrun(['start', 'n6'])).exitCode).toBe(0);
+    const qdiscs = () => execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
+    expect(qdiscs()).toContain('ingress');
+    process.kill((await vm.state('n6')).pid, 'SIGKILL');
+    await until(async () => (await vm.state('n6')).status === 'stopped');
+    expect((await vm.vmrun(['delete', 'n6'])).exitCode).toBe(0);
+    expect(qdiscs()).not.toContain('ingress');
+    expect(ip('-n', ns, '-o', 'link')).not.toMatch(/: vm[0-9a-f]/);
+  });
+
   test("Docker's pattern: a new namespace, wired by a prestart hook through /proc/<pid>/ns/net", async () => {
     const veth = `vd${process.pid}`;
     const subnet2 = `10.214.${process.pid % 200}`;
