@@ -83,6 +83,22 @@ static void mkdir_p(const char *path) {
   if (mkdir(buf, 0755) < 0 && errno != EEXIST) fail("mkdir %s: %s", buf, strerror(errno));
 }
 
+/* The folders a path needs, for a file (or device node) that is to be made there. */
+static void mkdir_parent(const char *path) {
+  char parent[PATH_MAX];
+  if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) fail("path too long: %s", path);
+  char *slash = strrchr(parent, '/');
+  if (!slash || slash == parent) return;
+  *slash = 0;
+  mkdir_p(parent);
+}
+
+static void write_file(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, value, strlen(value)) < 0) fail("write %s to %s: %s", value, path, strerror(errno));
+  close(fd);
+}
+
 static const struct { const char *name; unsigned long set, clear; } mount_flags[] = {
   {"ro", MS_RDONLY, 0}, {"rw", 0, MS_RDONLY}, {"nosuid", MS_NOSUID, 0}, {"suid", 0, MS_NOSUID},
   {"nodev", MS_NODEV, 0}, {"dev", 0, MS_NODEV}, {"noexec", MS_NOEXEC, 0}, {"exec", 0, MS_NOEXEC},
@@ -117,13 +133,7 @@ static void mount_one(const char *type, const char *source, const char *target, 
   int keep_mode = !strcmp(type, "tmpfs") && stat(target, &before) == 0 && S_ISDIR(before.st_mode);
   if ((flags & MS_BIND) && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
     /* A file bound in: its mount point is a file, made (with its folders) if missing, as runc does. */
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", target);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-      *slash = 0;
-      mkdir_p(parent);
-    }
+    mkdir_parent(target);
     if (access(target, F_OK) < 0) {
       int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (fd < 0) fail("create %s: %s", target, strerror(errno));
@@ -186,12 +196,7 @@ static void make_device(const char *spec) {
   if (sscanf(spec, "%4095[^:]:%c:%u:%u:%o:%u:%u", path, &type, &maj, &min, &mode, &uid, &gid) != 7)
     fail("--device: not PATH:TYPE:MAJOR:MINOR:MODE:UID:GID: %s", spec);
   mode_t kind = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
-  char *slash = strrchr(path, '/');
-  if (slash && slash != path) {
-    *slash = 0;
-    mkdir_p(path);
-    *slash = '/';
-  }
+  mkdir_parent(path);
   unlink(path);
   mode_t old = umask(0);
   if (mknod(path, kind | (mode & 07777), makedev(maj, min)) < 0) fail("mknod %s: %s", path, strerror(errno));
@@ -325,12 +330,6 @@ static void loopback_up(void) {
   close(fd);
 }
 
-static void write_file(const char *path, const char *value) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, value, strlen(value)) < 0) fail("write %s to %s: %s", value, path, strerror(errno));
-  close(fd);
-}
-
 /* The container's cgroup in the guest's cgroup2 hierarchy (mounted here the first time), its
    limits written, and this process moved in, so that the program and all its children count. */
 static void join_cgroup(const char *dir, const char **sets, size_t n) {
@@ -401,11 +400,7 @@ int main(int argc, char **argv) {
   /* The guest's /proc, before the root changes: the container may not mount one. */
   int last_cap = read_number_file("/proc/sys/kernel/cap_last_cap", 40);
   loopback_up();
-  if (oom_score_adj) {
-    int fd = open("/proc/self/oom_score_adj", O_WRONLY);
-    if (fd < 0 || write(fd, oom_score_adj, strlen(oom_score_adj)) < 0) fail("oom_score_adj %s: %s", oom_score_adj, strerror(errno));
-    close(fd);
-  }
+  if (oom_score_adj) write_file("/proc/self/oom_score_adj", oom_score_adj);
   /* runc makes a missing working directory, as root, before the root may turn read-only. */
   if (root) {
     char path[PATH_MAX];

@@ -8,6 +8,7 @@ import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmrunError } from '../errors.js';
+import { cpuWeight } from '../oci/linux-ids.js';
 
 export interface Hierarchy {
   /** Where it is mounted, such as /sys/fs/cgroup/memory. */
@@ -71,7 +72,7 @@ export function limitFiles(h: Hierarchy, limits: HostCgroupLimits): [string, str
   } else {
     if (has('memory') && memoryBytes) files.push(['memory.max', String(memoryBytes)]);
     if (has('cpu') && cpuQuota) files.push(['cpu.max', `${cpuQuota} ${cpuPeriod || 100_000}`]);
-    if (has('cpu') && cpuShares) files.push(['cpu.weight', String(Math.floor(1 + ((cpuShares - 2) * 9999) / 262142))]);
+    if (has('cpu') && cpuShares) files.push(['cpu.weight', String(cpuWeight(cpuShares))]);
     if (has('cpuset') && cpus) files.push(['cpuset.cpus', cpus]);
   }
   return files;

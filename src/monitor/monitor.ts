@@ -24,7 +24,7 @@ import { BINDS_TAG, guestPlan } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { startPasst } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
-import { networkMode } from '../oci/network-mode.js';
+import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
@@ -106,25 +106,24 @@ export class Monitor {
     const size = guestSize(bundle.spec, hostLimits());
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
 
-    await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
-    await mkdir(layout.shares, { recursive: true, mode: 0o700 });
+    // `vmrun create` made the VM directory (src/runtime/create.ts).
+    await mkdir(layout.shares, { mode: 0o700 });
     await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
     await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace);
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
     const xmlFile = join(layout.dir, 'domain.xml');
+    const nic = nicOf(bundle.spec, layout);
     await writeFile(xmlFile, domainXml(bundle.spec, {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
       shares: binds.length > 0 ? [BINDS_TAG] : [],
-      nic: nicOf(bundle.spec, layout),
+      nic,
       cpuset: ownCpus(),
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 
-    const nic = nicOf(bundle.spec, layout);
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const netnsPath = bundle.spec.linux?.namespaces?.find((ns) => ns.type === 'network')?.path;
-    const monitor = new Monitor(o, record, layout, driver, nic, netnsPath);
+    const monitor = new Monitor(o, record, layout, driver, nic, networkNamespace(bundle.spec)?.path);
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();

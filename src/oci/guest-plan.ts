@@ -1,9 +1,9 @@
 // What the agent sets up in the guest, from config.json: a pure mapping, like the domain XML.
 import { resolve } from 'node:path';
 import type { GuestMount, GuestPlan, ProcessPlan } from '../generated/agent-protocol.js';
-import type { Capabilities, Spec } from '../generated/config.js';
+import type { Capabilities, Mount, Spec } from '../generated/config.js';
 import { ROOTFS_TAG } from '../vm/domain-xml.js';
-import { CAPABILITIES } from './linux-ids.js';
+import { CAPABILITIES, cpuWeight } from './linux-ids.js';
 
 /** The virtiofs tag of the share that carries every host path the container binds in. */
 export const BINDS_TAG = 'binds';
@@ -26,6 +26,11 @@ export interface PlannedGuest {
   ignored: string[];
 }
 
+const hasBindOption = (options: string[]) => options.some((o) => o === 'bind' || o === 'rbind');
+
+/** A mount of a host path: runc takes `type: bind` or a bind option for one. */
+export const isBindMount = (m: Mount) => m.type === 'bind' || hasBindOption(m.options ?? []);
+
 /** `bundleDir` resolves relative bind sources, as runc, which runs in the bundle, does. */
 export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   const ignored: string[] = [];
@@ -33,8 +38,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   const binds: HostBind[] = [];
   (spec.mounts ?? []).forEach((m, i) => {
     const options = m.options ?? [];
-    const isBind = m.type === 'bind' || options.some((o) => o === 'bind' || o === 'rbind');
-    if (!isBind) {
+    if (!isBindMount(m)) {
       mounts.push({ destination: m.destination, type: m.type ?? 'none', source: m.source, options: m.options });
       return;
     }
@@ -44,7 +48,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
       recursive: options.includes('rbind'), readonly: options.includes('ro'),
     });
     // A bind whose only sign is its type gets the option that makes it one in the guest too.
-    const guestOptions = options.some((o) => o === 'bind' || o === 'rbind') ? options : ['bind', ...options];
+    const guestOptions = hasBindOption(options) ? options : ['bind', ...options];
     mounts.push({ destination: m.destination, type: 'bind', source: name, share: BINDS_TAG, options: guestOptions });
   });
   const p = spec.process;
@@ -93,7 +97,7 @@ function cgroupFiles(spec: Spec): Record<string, string> {
   if ((quota !== undefined && quota !== 0) || period !== undefined) {
     files['cpu.max'] = `${quota !== undefined && quota > 0 ? quota : 'max'} ${period || 100_000}`;
   }
-  if (shares) files['cpu.weight'] = String(Math.floor(1 + ((shares - 2) * 9999) / 262142));
+  if (shares) files['cpu.weight'] = String(cpuWeight(shares));
   const pids = r.pids?.limit;
   if (pids !== undefined && pids !== 0) files['pids.max'] = pids > 0 ? String(pids) : 'max';
   return files;

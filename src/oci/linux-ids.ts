@@ -18,3 +18,6 @@ export const CAPABILITIES: Record<string, number> = Object.fromEntries(
     'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
   ].map((name, number) => [`CAP_${name}`, number]),
 );
+
+/** runc's conversion of cpu.shares (2-262144) to cgroup v2's cpu.weight (1-10000). */
+export const cpuWeight = (shares: number) => Math.floor(1 + ((shares - 2) * 9999) / 262142);

@@ -8,8 +8,14 @@ const CHOICES = ['none', 'user'];
 
 export type NetworkMode = 'namespace' | 'user' | 'none';
 
+/** config.json's network namespace entry, with its index in linux.namespaces. */
+export function networkNamespace(spec: Spec): { index: number; path?: string } | undefined {
+  const index = spec.linux?.namespaces?.findIndex((ns) => ns.type === 'network') ?? -1;
+  return index < 0 ? undefined : { index, path: spec.linux!.namespaces![index]!.path };
+}
+
 export function networkMode(spec: Spec): NetworkMode {
-  if (spec.linux?.namespaces?.some((ns) => ns.type === 'network')) return 'namespace';
+  if (networkNamespace(spec)) return 'namespace';
   return spec.annotations?.[NETWORK_ANNOTATION] === 'user' ? 'user' : 'none';
 }
 

@@ -1,5 +1,6 @@
 // Rules of the runtime-spec (and of runc) that a JSON Schema cannot state.
 import type { Spec } from '../generated/config.js';
+import { isBindMount } from './guest-plan.js';
 import { RLIMITS } from './linux-ids.js';
 import { networkProblems } from './network-mode.js';
 
@@ -24,8 +25,7 @@ export function semanticProblems(spec: Spec): string[] {
     seenNamespaces.add(ns.type);
   });
   spec.mounts?.forEach((m, i) => {
-    const isBind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
-    if (isBind && !m.source) problems.push(`/mounts/${i}/source: a bind mount needs a source`);
+    if (isBindMount(m) && !m.source) problems.push(`/mounts/${i}/source: a bind mount needs a source`);
   });
   for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
     if (!SYSCTL_KEY.test(key)) problems.push(`/linux/sysctl/${key}: not a sysctl name`);

@@ -21,6 +21,7 @@ import { hostLimits } from '../host/limits.js';
 import { guestSize, VMM_OVERHEAD_MIB, VMM_TASKS } from '../vm/sizing.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
+import { networkNamespace } from '../oci/network-mode.js';
 import { unhonouredFields } from '../oci/unhonoured.js';
 import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
@@ -50,14 +51,14 @@ const NSENTER = '/usr/bin/nsenter';
  * config.json, the monitor stays in vmrun's and the VM gets no network interface.
  */
 export async function monitorLauncher(spec: Spec): Promise<string[]> {
-  const i = spec.linux?.namespaces?.findIndex((ns) => ns.type === 'network') ?? -1;
-  const netns = i >= 0 ? spec.linux!.namespaces![i]! : undefined;
+  const netns = networkNamespace(spec);
   const unshare = [UNSHARE, '--mount', '--propagation', 'private', ...(netns && !netns.path ? ['--net'] : [])];
   if (!netns?.path) return unshare;
-  await stat(netns.path).catch(() => {
-    throw new VmrunError('ConfigInvalid', `/linux/namespaces/${i}/path: ${netns.path} does not exist`);
+  const path = netns.path;
+  await stat(path).catch(() => {
+    throw new VmrunError('ConfigInvalid', `/linux/namespaces/${netns.index}/path: ${path} does not exist`);
   });
-  return [NSENTER, `--net=${netns.path}`, ...unshare];
+  return [NSENTER, `--net=${path}`, ...unshare];
 }
 
 /** Creates the container; resolves with its monitor, a child of this process. */
@@ -141,7 +142,7 @@ function hostCgroupLimits(spec: Spec): HostCgroupLimits {
 
 async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ChildProcess> {
   const args: MonitorArgs = {
-    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups: cgroups ?? [],
+    root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // Its own session, so that the caller's terminal or process group signals reach it only
