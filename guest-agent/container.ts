@@ -10,6 +10,7 @@ import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
 import { makeStdioFifos } from './fifos.js';
 import { processFlags } from './process-flags.js';
 import { signalAll } from './processes.js';
+import { openTerminal, pipeOutput, PTY_FD, resize, terminalFlags, type Terminal } from './terminal.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
 const FIFO_DIR = '/run/vmrun';
@@ -32,13 +33,15 @@ export class ContainerProcess {
   private constructor(
     private readonly child: ChildProcess,
     outputDone: Promise<unknown>,
+    isInit: boolean,
+    private readonly terminal?: Terminal,
   ) {
     this.statusLines = lines(child.stdio[3] as Readable);
     this.exited = (async () => {
       const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
       // As in a PID namespace whose init has died: the rest of the container dies with it,
       // and with them the last holders of its stdout and stderr.
-      signalAll(constants.signals.SIGKILL);
+      if (isInit) signalAll(constants.signals.SIGKILL);
       await outputDone;
       const signum = signal ? constants.signals[signal] : undefined;
       return signum ? { status: 128 + signum, signal: signum } : { status: code ?? 255 };
@@ -53,8 +56,10 @@ export class ContainerProcess {
    * Creates the process in `root` up to the moment before it execs (`setup`: vmrun-exec's flags
    * for the cgroup and the filesystem); resolves once vmrun-exec
    * has made the mounts, entered the root and found the program, rejects with what it reported.
+   * The container's init is `name` "init": when it ends, every other process of the guest does.
    */
   static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = []): Promise<ContainerProcess> {
+    if (spec.terminal) return ContainerProcess.withTerminal(name, root, spec, stdio, channel, setup);
     const fifos = makeStdioFifos(FIFO_DIR, name, {
       stdin: stdio.stdin !== undefined,
       stdout: stdio.stdout !== undefined,
@@ -64,7 +69,7 @@ export class ContainerProcess {
     const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), '--', ...spec.args];
     const child = spawn(VMRUN_EXEC, args, {
       stdio: [...fifos.child, 'pipe', 'pipe'],
-      env: Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+      env: envOf(spec),
     });
     fifos.closeChildEnds();
     if (fifos.stdin && stdio.stdin !== undefined) channel.readableStream(stdio.stdin).pipe(fifos.stdin);
@@ -76,10 +81,37 @@ export class ContainerProcess {
       from.pipe(to);
       return finished(to);
     });
-    const proc = new ContainerProcess(child, Promise.all(outputs));
+    return ContainerProcess.ready(new ContainerProcess(child, Promise.all(outputs), name === 'init'));
+  }
+
+  /** A process whose stdin and output are a terminal: stdio's stdin and stdout streams. */
+  private static async withTerminal(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[]): Promise<ContainerProcess> {
+    const terminal = openTerminal();
+    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), ...terminalFlags(spec.consoleSize), '--', ...spec.args];
+    const fds: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
+    fds[PTY_FD] = terminal.master;
+    const child = spawn(VMRUN_EXEC, args, { stdio: fds, env: envOf(spec) });
+    // A terminal has no end of input but ^D: the master stays open when stdin ends.
+    if (stdio.stdin !== undefined) channel.readableStream(stdio.stdin).pipe(terminal.io, { end: false });
+    let output: Promise<unknown> = Promise.resolve();
+    if (stdio.stdout !== undefined) {
+      const to = channel.writableStream(stdio.stdout);
+      pipeOutput(terminal.io, to);
+      output = finished(to);
+    }
+    return ContainerProcess.ready(new ContainerProcess(child, output.finally(() => terminal.io.destroy()), name === 'init', terminal));
+  }
+
+  /** Resolves once vmrun-exec reports it is ready to exec. */
+  private static async ready(proc: ContainerProcess): Promise<ContainerProcess> {
     const status = await proc.nextStatus();
     if (status !== 'ok') throw new Error(status ?? `${VMRUN_EXEC} ended before it was ready`);
     return proc;
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    if (!this.terminal) throw new Error('the process has no terminal');
+    await resize(this.terminal, rows, cols, VMRUN_EXEC);
   }
 
   /** Lets the process exec its program; resolves once it has, rejects if exec failed. */
@@ -99,6 +131,10 @@ export class ContainerProcess {
     const line = await this.statusLines.next();
     return line.done ? undefined : line.value.replace(/^error /, '');
   }
+}
+
+function envOf(spec: ProcessPlan): Record<string, string> {
+  return Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 }
 
 async function* lines(stream: Readable): AsyncGenerator<string> {

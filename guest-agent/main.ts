@@ -9,8 +9,8 @@ import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
-import { cgroupFlags } from './process-flags.js';
-import { containerPids, signalAll } from './processes.js';
+import { CONTAINER_CGROUP, cgroupFlags } from './process-flags.js';
+import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
 import { warmUp } from './warm-up.js';
 
@@ -33,8 +33,12 @@ function setSysctl(key: string, value: string): void {
 class Agent {
   private channel?: AgentChannel;
   private container?: ContainerProcess;
-  /** An exit that happened while no host was connected, sent on the next connection. */
-  private unsentExit?: ExitEvent;
+  /** Processes run by exec, by the names the host gave them, until they end. */
+  private readonly execs = new Map<string, ContainerProcess>();
+  /** vmrun-exec's flags that put an exec'd process where the container's init is. */
+  private joinFlags: string[] = [];
+  /** Exits that happened while no host was connected, sent on the next connection. */
+  private unsentExits: ExitEvent[] = [];
 
   async serve(channel: AgentChannel): Promise<void> {
     this.channel = channel;
@@ -46,7 +50,7 @@ class Agent {
     });
     channel.on('error', (e: Error) => log(e.message));
     await channel.hello(SOFTWARE);
-    if (this.unsentExit) this.report(this.unsentExit);
+    for (const exit of this.unsentExits.splice(0)) this.report(exit);
   }
 
   private async handle(r: Request): Promise<Record<string, unknown> | undefined> {
@@ -61,24 +65,49 @@ class Agent {
         for (const [key, value] of Object.entries(plan.sysctl ?? {})) setSysctl(key, value);
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup);
         this.container = container;
+        if (plan.cgroup && Object.keys(plan.cgroup).length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
         return { pid: container.pid, boot: { ...boot, received, created: now() } };
       }
       case 'start':
         await this.need().start();
         return undefined;
+      case 'exec': {
+        if (r.process === 'init' || this.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
+        this.need();
+        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, this.joinFlags);
+        // Its exit is reported only if it ran: a failed exec is the request's error.
+        await proc.start();
+        this.execs.set(r.process, proc);
+        void proc.exited.then((exit) => {
+          this.execs.delete(r.process);
+          this.report({ type: 'event', event: 'exit', process: r.process, ...exit });
+        });
+        return { pid: proc.pid };
+      }
       case 'signal':
         if (r.all) signalAll(r.signal);
-        else this.need().signal(r.signal);
+        else this.process(r.process).signal(r.signal);
         return undefined;
-      case 'ps':
-        return { pids: containerPids() };
+      case 'resize':
+        await this.process(r.process).resize(r.rows, r.cols);
+        return undefined;
+      case 'ps': {
+        const processes = containerProcesses();
+        return { pids: processes.map((p) => p.pid), processes };
+      }
       case 'network':
         await configureNetwork(r.interfaces, r.routes);
         return undefined;
       default:
         throw new Error(`${r.op} is not supported by this agent`);
     }
+  }
+
+  private process(name: string): ContainerProcess {
+    const proc = name === 'init' ? this.need() : this.execs.get(name);
+    if (!proc) throw new Error(`no such process: ${name}`);
+    return proc;
   }
 
   private need(): ContainerProcess {
@@ -89,9 +118,8 @@ class Agent {
   private report(exit: ExitEvent): void {
     try {
       this.channel!.send(exit);
-      this.unsentExit = undefined;
     } catch {
-      this.unsentExit = exit;
+      this.unsentExits.push(exit);
     }
   }
 }

@@ -1,24 +1,38 @@
 // The guest's processes that belong to the container: every one but the agent and the kernel's.
 import { readdirSync, readFileSync } from 'node:fs';
 
-export function containerPids(): number[] {
-  const pids: number[] = [];
+export interface GuestProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  /** The command line, or [name] for a process without one. */
+  cmd: string;
+}
+
+export function containerProcesses(): GuestProcess[] {
+  const found: GuestProcess[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    // 1 is the guest's init.sh, which waits for the agent.
+    if (!Number.isInteger(pid) || pid === 1 || pid === process.pid) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (pid !== 2 && ppid !== 2) pids.push(pid);
+      if (pid === 2 || ppid === 2) continue;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const cmd = argv.length > 0 ? argv.join(' ') : `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`;
+      found.push({ pid, ppid, uid, cmd });
     } catch {
       // it ended while we looked
     }
   }
-  return pids;
+  return found;
 }
 
 export function signalAll(signal: number): void {
-  for (const pid of containerPids()) {
+  for (const { pid } of containerProcesses()) {
     try {
       process.kill(pid, signal);
     } catch {

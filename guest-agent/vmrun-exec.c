@@ -12,8 +12,12 @@
  *              [--readonly-path PATH]... [--mask PATH]... [--oom-score-adj N]
  *              [--rlimit RESOURCE:SOFT:HARD]... --cwd DIR [--uid N] [--gid N] [--groups G,G...]
  *              [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT] [--umask N]
- *              [--no-new-privileges] -- PROGRAM [ARG...]
+ *              [--no-new-privileges] [--winsize ROWSxCOLS] [--pty-fd N] -- PROGRAM [ARG...]
+ *   vmrun-exec --resize ROWSxCOLS    (sets the window size of the terminal on fd 0, and exits)
  *
+ * --pty-fd gives the process a terminal: N is a pty master the agent opened; the process gets
+ * its peer as stdin, stdout, stderr and controlling terminal, in a session of its own, with
+ * the --winsize before it.
  * --cgroup joins (and makes) the guest's cgroup DIR with the --cgroup-set values before it.
  * Mounts happen in order, before the root is entered; OPTIONS are mount(8)'s, comma-separated,
  * as in config.json. --devices fills a /dev tmpfs with the devices and links runc puts there.
@@ -330,6 +334,28 @@ static void loopback_up(void) {
   close(fd);
 }
 
+static void set_winsize(int fd, const char *size) {
+  struct winsize ws = {0};
+  if (sscanf(size, "%hux%hu", &ws.ws_row, &ws.ws_col) != 2) fail("not ROWSxCOLS: %s", size);
+  if (ioctl(fd, TIOCSWINSZ, &ws) < 0) fail("set the window size: %s", strerror(errno));
+}
+
+/* The peer of the pty master as the process's terminal. TIOCGPTPEER opens it without a path,
+   which the container's root may not have: the master comes from the guest's own devpts. */
+static void take_terminal(int master, const char *size) {
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) fail("unlock the pty: %s", strerror(errno));
+  if (size) set_winsize(master, size);
+  int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (peer < 0) fail("open the pty's peer: %s", strerror(errno));
+  if (setsid() < 0) fail("setsid: %s", strerror(errno));
+  if (ioctl(peer, TIOCSCTTY, 0) < 0) fail("make the pty the controlling terminal: %s", strerror(errno));
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(peer, fd) < 0) fail("dup2 the pty: %s", strerror(errno));
+  if (peer > 2) close(peer);
+  close(master);
+}
+
 /* The container's cgroup in the guest's cgroup2 hierarchy (mounted here the first time), its
    limits written, and this process moved in, so that the program and all its children count. */
 static void join_cgroup(const char *dir, const char **sets, size_t n) {
@@ -357,6 +383,11 @@ int main(int argc, char **argv) {
   long uid = -1, gid = -1, mask = 022;
   int readonly_root = 0, no_new_privileges = 0;
   int i = 1;
+  if (argc == 3 && !strcmp(argv[1], "--resize")) {
+    set_winsize(0, argv[2]);
+    return 0;
+  }
+  const char *winsize = NULL;
 #define PUSH(list, n, v) do { if (n >= MAX_LIST) fail("too many %s", flag); list[n++] = v; } while (0)
   /* The flags are handled in order: the status fd first, then each mount as it comes. */
   for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
@@ -391,6 +422,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(flag, "--rlimit")) PUSH(rlimits, n_rlimits, value);
     else if (!strcmp(flag, "--cgroup")) join_cgroup(value, cgroup_sets, n_cgroup_sets);
     else if (!strcmp(flag, "--cgroup-set")) PUSH(cgroup_sets, n_cgroup_sets, value);
+    else if (!strcmp(flag, "--winsize")) winsize = value;
+    else if (!strcmp(flag, "--pty-fd")) take_terminal((int)number(flag, value), winsize);
     else fail("unknown flag %s", flag);
   }
   if (i + 1 >= argc) fail("no program given after --");

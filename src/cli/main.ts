@@ -4,8 +4,12 @@ import { SPEC_VERSION, VMRUN_VERSION } from '../version.js';
 import { DEFAULT_ROOT } from './globals.js';
 import * as create from './verbs/create.js';
 import * as del from './verbs/delete.js';
+import * as exec from './verbs/exec.js';
+import * as features from './verbs/features.js';
 import * as kill from './verbs/kill.js';
 import * as list from './verbs/list.js';
+import * as pause from './verbs/pause.js';
+import * as ps from './verbs/ps.js';
 import * as run from './verbs/run.js';
 import * as start from './verbs/start.js';
 import * as setup from './verbs/setup.js';
@@ -23,9 +27,11 @@ export function program(): Command {
     .option('--debug', 'log debug messages', false)
     .option('--systemd-cgroup', 'accepted for runc compatibility', false)
     .option('--accel <auto|kvm|tcg>', 'accelerator for new VMs (default: VMRUN_ACCEL, else auto)')
+    // Global flags come before the verb, as runc's do; `exec ID sh -c …` keeps its -c.
+    .enablePositionalOptions()
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [create, start, state, kill, del, run, list, spec, validate, setup]) verb.register(program);
+  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, list, features, spec, validate, setup]) verb.register(program);
   return program;
 }
 

@@ -20,7 +20,7 @@ export interface ContainerRecord {
   /**
    * The last lifecycle step vmrun completed. Liveness of the processes below decides whether the container is still in it.
    */
-  phase: 'creating' | 'created' | 'running' | 'stopped';
+  phase: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
   /**
    * The short per-container directory holding the libvirt root, the sockets and the console log (short because unix socket paths must stay under 108 bytes).
    */

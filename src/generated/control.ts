@@ -14,6 +14,20 @@ export type ControlRequest =
       all?: boolean;
     }
   | {
+      op: 'pause';
+    }
+  | {
+      op: 'resume';
+    }
+  | {
+      op: 'ps';
+    }
+  | {
+      op: 'resize';
+      rows: number;
+      cols: number;
+    }
+  | {
       op: 'destroy';
     };
 

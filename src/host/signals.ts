@@ -7,3 +7,15 @@ export function parseSignal(value: string): number {
   if (n === undefined || n < 1 || n > 64) throw new VmrunError('InvalidArgument', `invalid signal "${value}"`);
   return n;
 }
+
+/**
+ * What a host process that stands for a guest process (the monitor for init, a relay for an
+ * exec'd one) passes on to it: every signal Node can catch, as runc forwards all it gets, but
+ * SIGCHLD and SIGWINCH (a terminal's resize, which travels as one). SIGSEGV, SIGBUS, SIGFPE and
+ * SIGILL cannot be caught safely; SIGKILL and SIGSTOP not at all.
+ */
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = [
+  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTRAP', 'SIGABRT', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM',
+  'SIGTERM', 'SIGSTKFLT', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU',
+  'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSYS',
+];

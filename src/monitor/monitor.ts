@@ -7,10 +7,11 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
 import { VmrunError } from '../errors.js';
-import type { Event } from '../generated/agent-protocol.js';
+import type { Event, Stdio } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
@@ -31,8 +32,10 @@ import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-x
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
-import { flushed, inputFrom, outputTo } from './host-stdio.js';
+import { flushed, inputFrom, outputTo, watchTerminalSize } from '../host/stdio.js';
+import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { serveControl } from './control.js';
+import { ExecSessions } from './exec-sessions.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -55,11 +58,6 @@ const STDIN = 1;
 const STDOUT = 2;
 const STDERR = 3;
 
-/** Signals the monitor passes on to the container's process, as runc's init forwarding does. */
-const FORWARDED: NodeJS.Signals[] = [
-  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM', 'SIGCONT', 'SIGTSTP',
-  'SIGTTIN', 'SIGTTOU', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGPWR', 'SIGWINCH',
-];
 
 /**
  * The VM's network cards. Tap names are unique in the namespace, which other containers may
@@ -79,6 +77,9 @@ export class Monitor {
   /** The namespace interfaces joined to the VM's taps at start. */
   private carried?: string[];
   private control?: Server;
+  private execs?: ExecSessions;
+  /** The host terminal the init's output goes to, if it has one. */
+  private terminalOut?: Writable;
   private outputs: Promise<void>[] = [];
   private stopping?: Promise<number>;
   readonly done: Promise<number>;
@@ -142,12 +143,16 @@ export class Monitor {
       const hooksDone = monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating'));
       const [channel] = await Promise.all([monitor.connectAgent(), hooksDone]);
       const tHello = Date.now();
-      monitor.relayStdio(channel);
-      const result = (await channel.request({ op: 'create', plan, stdio: { stdin: STDIN, stdout: STDOUT, stderr: STDERR } })) as { boot?: unknown } | undefined;
+      const stdio = monitor.relayStdio(channel, !!plan.process.terminal);
+      const result = (await channel.request({ op: 'create', plan, stdio })) as { boot?: unknown } | undefined;
+      // Its size from now on; until now, config.json's consoleSize held.
+      if (monitor.terminalOut) watchTerminalSize(monitor.terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
       await monitor.runHooks('createContainer', 'creating');
       monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
-      for (const signal of FORWARDED) process.on(signal, () => void monitor.forward(signal));
+      monitor.execs = new ExecSessions(channel, () => monitor.checkCanExec(), o.log);
+      await monitor.execs.serve(layout.execSocket);
+      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(signal));
       await monitor.update({ phase: 'created' });
       return monitor;
     } catch (e) {
@@ -182,6 +187,7 @@ export class Monitor {
     channel.on('message', (m: Event) => {
       if (m.event === 'log') this.o.log[m.level](`guest: ${m.msg}`);
       else if (m.process === 'init') void this.stop(m.status, 'the container exited');
+      else this.execs?.exited(m);
     });
     channel.on('close', () => void this.stop(255, 'the VM ended without reporting the exit status'));
     const hello = channel.hello('vmrun-monitor');
@@ -196,14 +202,30 @@ export class Monitor {
     return new VmrunError('InvalidState', `the container's VM did not start: ${why}; its console is in ${this.layout.consoleLog}`);
   }
 
-  private relayStdio(channel: AgentChannel): void {
+  /**
+   * The monitor's fds 0-2 joined to the init's streams. With a terminal, the guest's pty
+   * carries stdin and one output, and the host terminal's size follows it there.
+   */
+  private relayStdio(channel: AgentChannel, terminal: boolean): Stdio {
     inputFrom(0).pipe(channel.writableStream(STDIN));
-    for (const [fd, stream] of [[1, STDOUT], [2, STDERR]] as const) {
+    const outputs = terminal ? ([[1, STDOUT]] as const) : ([[1, STDOUT], [2, STDERR]] as const);
+    for (const [fd, stream] of outputs) {
       const to = outputTo(fd);
       const from = channel.readableStream(stream);
       from.pipe(to, { end: false });
       this.outputs.push(once(from, 'end').then(() => flushed(to), () => undefined));
+      if (terminal) this.terminalOut = to;
     }
+    return terminal ? { stdin: STDIN, stdout: STDOUT, terminal } : { stdin: STDIN, stdout: STDOUT, stderr: STDERR };
+  }
+
+  private async resize(rows: number, cols: number): Promise<void> {
+    await this.channel?.request({ op: 'resize', process: 'init', rows, cols }).catch((e: Error) => this.o.log.debug(`resize: ${e.message}`));
+  }
+
+  private checkCanExec(): void {
+    if (this.stopping) throw new VmrunError('InvalidState', 'cannot exec in a stopped container');
+    if (this.record.phase === 'paused') throw new VmrunError('InvalidState', 'cannot exec in a paused container');
   }
 
   private async handle(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
@@ -221,9 +243,28 @@ export class Monitor {
         // As runc's start, which returns once they have run; their failure is only logged.
         await this.runHooks('poststart', 'running').catch((e: Error) => this.o.log.warn(e.message));
         return undefined;
-      case 'kill':
+      case 'kill': {
         if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
-        await channel.request({ op: 'signal', process: 'init', signal: r.signal, all: r.all ?? false });
+        const sent = channel.request({ op: 'signal', process: 'init', signal: r.signal, all: r.all ?? false });
+        // A frozen guest takes the signal when it thaws, as a frozen cgroup's processes do.
+        if (this.record.phase === 'paused') sent.catch(() => undefined);
+        else await sent;
+        return undefined;
+      }
+      case 'pause':
+      case 'resume': {
+        const [from, to] = r.op === 'pause' ? ['running', 'paused'] as const : ['paused', 'running'] as const;
+        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
+        if (this.record.phase !== from) throw new VmrunError('InvalidState', `container not ${from}`);
+        await (r.op === 'pause' ? this.driver.suspend() : this.driver.resume());
+        await this.update({ phase: to });
+        return undefined;
+      }
+      case 'ps':
+        if (this.record.phase === 'paused') throw new VmrunError('InvalidState', 'cannot list the processes of a paused container');
+        return (await channel.request({ op: 'ps' })) as Record<string, unknown>;
+      case 'resize':
+        await this.resize(r.rows, r.cols);
         return undefined;
       case 'destroy':
         void this.stop(137, 'destroyed', { waitForOutput: false });
@@ -279,6 +320,7 @@ export class Monitor {
   /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
   private async teardown(): Promise<void> {
     this.control?.close();
+    this.execs?.close();
     for (const name of this.nic?.kind === 'tap' ? (this.carried ?? []) : []) await separateInterface(name);
     await rm(this.layout.controlSocket, { force: true });
     this.channel?.close();

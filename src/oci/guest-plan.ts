@@ -51,19 +51,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
     const guestOptions = hasBindOption(options) ? options : ['bind', ...options];
     mounts.push({ destination: m.destination, type: 'bind', source: name, share: BINDS_TAG, options: guestOptions });
   });
-  const p = spec.process;
-  const process: ProcessPlan = {
-    args: p.args,
-    env: p.env ?? [],
-    cwd: p.cwd,
-    user: { uid: p.user?.uid ?? 0, gid: p.user?.gid ?? 0 },
-  };
-  if (p.user?.umask !== undefined) process.user.umask = p.user.umask;
-  if (p.user?.additionalGids !== undefined) process.user.additionalGids = p.user.additionalGids;
-  if (p.rlimits !== undefined) process.rlimits = p.rlimits.map(({ type, soft, hard }) => ({ type, soft, hard }));
-  if (p.capabilities !== undefined) process.capabilities = knownCapabilities(p.capabilities, ignored);
-  if (p.noNewPrivileges !== undefined) process.noNewPrivileges = p.noNewPrivileges;
-  if (p.oomScoreAdj !== undefined) process.oomScoreAdj = p.oomScoreAdj;
+  const process = processPlan(spec.process, ignored);
 
   const plan: GuestPlan = { rootfs: { tag: ROOTFS_TAG, readonly: spec.root.readonly ?? false }, mounts, process };
   const linux = spec.linux ?? {};
@@ -81,6 +69,27 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
     }));
   }
   return { plan, binds, ignored };
+}
+
+/** config.json's process (or an exec's process.json) as the agent runs it. */
+export function processPlan(p: Spec['process'], ignored: string[] = []): ProcessPlan {
+  const process: ProcessPlan = {
+    args: p.args,
+    env: p.env ?? [],
+    cwd: p.cwd,
+    user: { uid: p.user?.uid ?? 0, gid: p.user?.gid ?? 0 },
+  };
+  if (p.user?.umask !== undefined) process.user.umask = p.user.umask;
+  if (p.user?.additionalGids !== undefined) process.user.additionalGids = p.user.additionalGids;
+  if (p.rlimits !== undefined) process.rlimits = p.rlimits.map(({ type, soft, hard }) => ({ type, soft, hard }));
+  if (p.capabilities !== undefined) process.capabilities = knownCapabilities(p.capabilities, ignored);
+  if (p.noNewPrivileges !== undefined) process.noNewPrivileges = p.noNewPrivileges;
+  if (p.oomScoreAdj !== undefined) process.oomScoreAdj = p.oomScoreAdj;
+  if (p.terminal) {
+    process.terminal = true;
+    if (p.consoleSize?.height && p.consoleSize.width) process.consoleSize = { rows: p.consoleSize.height, cols: p.consoleSize.width };
+  }
+  return process;
 }
 
 /**

@@ -7,7 +7,6 @@ const NO_POLICY = 'the guest kernel has no such policy loaded';
 
 /** Fields that are applied only when absent or empty, by JSON pointer, with why. */
 const NOT_APPLIED: [string, string][] = [
-  ['/process/terminal', 'terminals come with the containerd work'],
   ['/process/apparmorProfile', NO_POLICY],
   ['/process/selinuxLabel', NO_POLICY],
   ['/linux/mountLabel', NO_POLICY],

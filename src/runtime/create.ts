@@ -1,18 +1,18 @@
 // `vmrun create`: check the bundle, record the container, and start its monitor, which boots
 // the VM and creates the container's process in it. Returns once the container is created.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { VmrunError, type ErrorCode } from '../errors.js';
+import { VmrunError } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { Hook, Hooks, Spec } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
+import { ptyHelper } from '../host/pty-helper.js';
+import { startReadyChild } from '../host/ready-child.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
@@ -32,6 +32,10 @@ import type { RuntimeContext } from './context.js';
 export interface CreateOptions {
   bundle: string;
   pidFile?: string;
+  /** Where the master of the process's terminal is sent (process.terminal). */
+  consoleSocket?: string;
+  /** `vmrun run`: a terminal may then be the caller's own. */
+  foreground?: boolean;
   accel: AccelChoice;
   cacheDir: string;
   logFile?: string;
@@ -65,6 +69,7 @@ export async function monitorLauncher(spec: Spec): Promise<string[]> {
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
   checkContainerId(id);
   const bundle = await loadBundle(o.bundle);
+  await checkTerminal(!!bundle.spec.process.terminal, o);
   await readyAssets(o.cacheDir);
   warnUnhonoured(ctx, o, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
@@ -108,6 +113,20 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   }
 }
 
+/** runc's rules for a terminal: it goes to a console socket unless the caller stays for it. */
+export async function checkTerminal(terminal: boolean, o: { consoleSocket?: string; foreground?: boolean }): Promise<void> {
+  if (o.consoleSocket && !terminal) {
+    throw new VmrunError('InvalidArgument', '--console-socket: cannot use console socket if the process has no terminal (process.terminal is false)');
+  }
+  if (terminal && !o.consoleSocket && !o.foreground) {
+    throw new VmrunError('InvalidArgument', 'cannot allocate tty if vmrun will detach without setting console socket (process.terminal is true)');
+  }
+  if (o.consoleSocket) {
+    const s = await stat(o.consoleSocket).catch(() => undefined);
+    if (!s?.isSocket()) throw new VmrunError('InvalidArgument', `--console-socket ${o.consoleSocket}: not a unix socket`);
+  }
+}
+
 /** One warning for all of them, never a silent difference: on stderr, and in the --log file. */
 function warnUnhonoured(ctx: RuntimeContext, o: CreateOptions, fields: string[]): void {
   if (fields.length === 0) return;
@@ -145,33 +164,14 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
-  // Its own session, so that the caller's terminal or process group signals reach it only
-  // through kill; fds 0-2 are the container's stdio.
-  const [command, ...prefix] = launcher as [string, ...string[]];
+  // With --console-socket, the helper gives the monitor a new terminal as fds 0-2 first.
+  const terminal = o.consoleSocket ? [await ptyHelper(o.cacheDir), o.consoleSocket] : [];
   // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).
   const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
-  const monitor = spawn(command, [...prefix, process.execPath, MONITOR_MAIN, JSON.stringify(args)], {
-    detached: true,
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe', ...namespaces],
-  });
-  namespaces.forEach((fd) => closeSync(fd));
-  const answer = await readAll(monitor.stdio[3] as Readable);
-  let reply: { ok: boolean; error?: { code: ErrorCode; message: string } };
   try {
-    reply = JSON.parse(answer);
-  } catch {
-    const [code, signal] = monitor.exitCode !== null ? [monitor.exitCode, null] : await once(monitor, 'exit');
-    throw new VmrunError('InvalidState', `the container's monitor ended before the container was created (${signal ?? `status ${code}`}); see ${o.logFile ?? ownLog}`);
+    const argv = [...terminal, ...launcher, process.execPath, MONITOR_MAIN, JSON.stringify(args)];
+    return (await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`)).child;
+  } finally {
+    namespaces.forEach((fd) => closeSync(fd));
   }
-  if (!reply.ok) {
-    if (monitor.exitCode === null) await once(monitor, 'exit');
-    throw new VmrunError(reply.error?.code ?? 'InvalidState', reply.error?.message ?? 'create failed');
-  }
-  return monitor;
-}
-
-async function readAll(stream: Readable): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) text += String(chunk);
-  return text;
 }

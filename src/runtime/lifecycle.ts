@@ -32,6 +32,11 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
   await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'kill', signal, all });
 }
 
+/** The container's init's terminal is now this size (`vmrun run` with its own terminal). */
+export async function resizeTerminal(ctx: RuntimeContext, id: string, rows: number, cols: number): Promise<void> {
+  await controlRequest(layoutOf((await ctx.store.load(id)).vmDir).controlSocket, { op: 'resize', rows, cols });
+}
+
 export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
   let record: ContainerRecord;
   try {
@@ -43,7 +48,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
   }
   await ctx.store.locked(id, async () => {
     const status = statusOf(record);
-    if (status === 'running' && !force) {
+    if ((status === 'running' || status === 'paused') && !force) {
       throw new VmrunError('InvalidState', `cannot delete container ${id} that is not stopped: ${status}`);
     }
     const layout = layoutOf(record.vmDir);
@@ -62,4 +67,29 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await runHooks('poststop', fresh.hooks, hookState(fresh, 'stopped', 0)).catch((e: Error) => ctx.log.warn(e.message));
   });
   await ctx.store.remove(id);
+}
+
+/** A container's processes in its guest, as the guest numbers them. */
+export interface GuestProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  cmd: string;
+}
+
+export async function listProcesses(ctx: RuntimeContext, id: string): Promise<GuestProcess[]> {
+  const record = await ctx.store.load(id);
+  if (statusOf(record) === 'stopped') return [];
+  const result = await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'ps' });
+  return (result?.processes ?? []) as GuestProcess[];
+}
+
+/** Freezes (pause) or thaws (resume) the container's whole VM. */
+export async function freeze(ctx: RuntimeContext, id: string, op: 'pause' | 'resume'): Promise<void> {
+  await ctx.store.locked(id, async () => {
+    const record = await ctx.store.load(id);
+    const status = statusOf(record);
+    if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', 'container not running');
+    await controlRequest(layoutOf(record.vmDir).controlSocket, { op });
+  });
 }

@@ -22,6 +22,8 @@ export interface VmLayout {
   shares: string;
   agentSocket: string;
   controlSocket: string;
+  /** Where exec relays reach the monitor (src/monitor/exec-sessions.ts). */
+  execSocket: string;
   consoleLog: string;
 }
 
@@ -37,6 +39,7 @@ export function layoutOf(dir: string): VmLayout {
     shares: join(dir, 'shares'),
     agentSocket: join(dir, 'agent.sock'),
     controlSocket: join(dir, 'control.sock'),
+    execSocket: join(dir, 'exec.sock'),
     consoleLog: join(dir, 'console.log'),
   };
 }

@@ -100,6 +100,15 @@ export class EmbeddedDriver {
     await this.shell.run(`attach-device ${DOMAIN_NAME} ${xmlFile} --live`);
   }
 
+  /** Freezes the whole VM (its vCPUs stop), as runc's freezer does a container's processes. */
+  async suspend(): Promise<void> {
+    await this.shell.run(`suspend ${DOMAIN_NAME}`);
+  }
+
+  async resume(): Promise<void> {
+    await this.shell.run(`resume ${DOMAIN_NAME}`);
+  }
+
   /** Stops the VM at once. virsh may report failure even when it worked: the caller checks the pids. */
   async destroyDomain(): Promise<void> {
     await this.shell.run(`destroy ${DOMAIN_NAME}`).catch(() => undefined);

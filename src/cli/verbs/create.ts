@@ -26,16 +26,13 @@ export function createFlags(cmd: Command): Command {
 
 /** What create needs beyond the flags: the accelerator, the cache, the logging of the monitor. */
 export function createOptions(flags: CreateFlags, cmd: Command): CreateOptions {
-  if (flags.consoleSocket) {
-    throw new VmrunError('InvalidArgument', '--console-socket: terminals are not supported yet');
-  }
   if (flags.preserveFds !== '0') {
     throw new VmrunError('InvalidArgument', `--preserve-fds ${flags.preserveFds}: host fds cannot be passed into a VM`);
   }
   const g = globalsOf(cmd);
   const accel = chooseAccel(accelRequest(g.accel));
   return {
-    bundle: flags.bundle, pidFile: flags.pidFile, accel, cacheDir: cacheDir(),
+    bundle: flags.bundle, pidFile: flags.pidFile, consoleSocket: flags.consoleSocket, accel, cacheDir: cacheDir(),
     logFile: g.log, logFormat: g.logFormat, debug: g.debug,
   };
 }

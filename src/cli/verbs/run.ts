@@ -1,11 +1,16 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { deleteContainer, startContainer } from '../../runtime/lifecycle.js';
+import { FORWARDED_SIGNALS } from '../../host/signals.js';
+import { watchTerminalSize } from '../../host/stdio.js';
+import { loadBundle } from '../../oci/bundle.js';
+import { deleteContainer, resizeTerminal, startContainer } from '../../runtime/lifecycle.js';
 import { contextOf } from '../globals.js';
 import { verb } from '../run-verb.js';
 import { createFlags, createOptions, type CreateFlags } from './create.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+async function ttyRequested(bundle: string): Promise<boolean> {
+  return !!(await loadBundle(bundle)).spec.process.terminal;
+}
 
 export function register(program: Command): void {
   createFlags(program.command('run'))
@@ -15,10 +20,16 @@ export function register(program: Command): void {
       verb(async (id: string, flags: CreateFlags, cmd: Command) => {
         const { createContainer } = await import('../../runtime/create.js');
         const ctx = contextOf(cmd);
-        const monitor = await createContainer(ctx, id, createOptions(flags, cmd));
+        const monitor = await createContainer(ctx, id, { ...createOptions(flags, cmd), foreground: true });
         const exited = once(monitor, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
         // The monitor has its own session: pass on what this process gets, as runc run does.
-        for (const signal of FORWARDED) process.on(signal, () => monitor.kill(signal));
+        for (const signal of FORWARDED_SIGNALS) process.on(signal, () => monitor.kill(signal));
+        // A terminal of the container's own that is this process's: raw here, its size followed.
+        const ownTerminal = !flags.consoleSocket && process.stdin.isTTY && (await ttyRequested(flags.bundle));
+        if (ownTerminal) {
+          process.stdin.setRawMode(true);
+          watchTerminalSize(process.stdout, (rows, cols) => void resizeTerminal(ctx, id, rows, cols).catch(() => undefined));
+        }
         try {
           await startContainer(ctx, id);
         } catch (e) {
@@ -26,6 +37,7 @@ export function register(program: Command): void {
           throw e;
         }
         const [code] = await exited;
+        if (ownTerminal) process.stdin.setRawMode(false);
         await deleteContainer(ctx, id, true);
         process.exitCode = code ?? 255;
       }),

@@ -1,0 +1,65 @@
+// An exec'd process's stand-in on the host: a process of its own that joins its fds 0-2 to the
+// guest process's stdio through the monitor's exec socket (src/monitor/exec-sessions.ts),
+// passes on every signal it can catch, follows its terminal's size, and ends with the guest
+// process's status. If it is killed, the monitor kills the guest process.
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { constants } from 'node:os';
+import { ReadStream } from 'node:tty';
+import { AgentChannel } from '../agent/channel.js';
+import { VmrunError } from '../errors.js';
+import type { Event, ExitEvent, ProcessPlan, Stdio } from '../generated/agent-protocol.js';
+import { FORWARDED_SIGNALS } from '../host/signals.js';
+import { flushed, inputFrom, outputTo, watchTerminalSize } from '../host/stdio.js';
+
+export interface RelayArgs {
+  /** The container's monitor's exec socket. */
+  socket: string;
+  spec: ProcessPlan;
+  /** Whether fd 0 is the caller's own terminal, to be put in raw mode while the process runs. */
+  rawTerminal?: boolean;
+}
+
+/** The process's name as the relay knows it; the monitor gives it its real one. */
+const PROCESS = 'exec';
+
+/** Runs the process; `started` is called once it runs in the guest. Resolves with its status. */
+export async function relay(args: RelayArgs, started: (guestPid: number) => void): Promise<number> {
+  const socket = connect(args.socket);
+  await once(socket, 'connect').catch(() => {
+    throw new VmrunError('InvalidState', 'container not running');
+  });
+  const channel = new AgentChannel(socket);
+  channel.on('error', () => undefined); // seen as 'close'
+  await channel.hello('vmrun-exec');
+  const terminal = !!args.spec.terminal;
+  const stdio: Stdio = terminal ? { stdin: 1, stdout: 2, terminal } : { stdin: 1, stdout: 2, stderr: 3 };
+
+  const input = inputFrom(0);
+  if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(true);
+  input.pipe(channel.writableStream(1));
+  const outputs = (terminal ? [[1, 2]] : [[1, 2], [2, 3]]).map(([fd, stream]) => {
+    const to = outputTo(fd!);
+    const from = channel.readableStream(stream!);
+    from.pipe(to, { end: false });
+    if (terminal) watchTerminalSize(to, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));
+    return once(from, 'end').then(() => flushed(to), () => undefined);
+  });
+  const exit = new Promise<ExitEvent | undefined>((resolve) => {
+    channel.on('message', (m: Event) => m.event === 'exit' && resolve(m));
+    channel.once('close', () => resolve(undefined));
+  });
+
+  const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio })) as { pid: number };
+  const forward = (signal: NodeJS.Signals) => void channel.request({ op: 'signal', process: PROCESS, signal: constants.signals[signal] }).catch(() => undefined);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  started(result.pid);
+  const ended = await exit;
+  if (ended) await Promise.all(outputs);
+  // Nothing of the relay may keep a foreground `vmrun exec` alive after its process.
+  for (const signal of [...FORWARDED_SIGNALS, 'SIGWINCH'] as const) process.removeAllListeners(signal);
+  if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(false);
+  input.destroy();
+  channel.close();
+  return ended ? ended.status : 255; // without an exit, the monitor went away: the container stopped
+}

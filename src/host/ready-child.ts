@@ -1,0 +1,43 @@
+// A long-lived child of a verb (the monitor, a detached exec relay) that inherits the caller's
+// stdio, runs in a session of its own, and says once on fd 3, as a JSON line, whether it is
+// ready: {"ok":true,...} or {"ok":false,"error":{code,message}}.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { VmrunError, type ErrorCode } from '../errors.js';
+
+export interface ReadyChild {
+  child: ChildProcess;
+  /** What the child said besides ok. */
+  reply: Record<string, unknown>;
+}
+
+/**
+ * Starts `argv` with fds 0-2 inherited, fd 3 the ready pipe and `extraFds` after it; resolves
+ * once it is ready, rejects with its error (after it has exited) otherwise. `what` names it.
+ */
+export async function startReadyChild(argv: string[], extraFds: number[], what: string): Promise<ReadyChild> {
+  const [command, ...args] = argv as [string, ...string[]];
+  // Its own session, so that the caller's terminal or process group signals reach it only
+  // through kill.
+  const child = spawn(command, args, { detached: true, stdio: ['inherit', 'inherit', 'inherit', 'pipe', ...extraFds] });
+  const answer = await readAll(child.stdio[3] as Readable);
+  let reply: { ok: boolean; error?: { code: ErrorCode; message: string } };
+  try {
+    reply = JSON.parse(answer);
+  } catch {
+    const [code, signal] = child.exitCode !== null ? [child.exitCode, null] : await once(child, 'exit');
+    throw new VmrunError('InvalidState', `${what} ended before it was ready (${signal ?? `status ${code}`})`);
+  }
+  if (!reply.ok) {
+    if (child.exitCode === null) await once(child, 'exit');
+    throw new VmrunError(reply.error?.code ?? 'InvalidState', reply.error?.message ?? `${what} failed`);
+  }
+  return { child, reply };
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}

@@ -1,0 +1,132 @@
+// The monitor's exec socket: each connection is one exec relay (src/exec/relay.ts), speaking
+// the agent protocol. The monitor names the process, gives its stdio streams ids of the agent
+// channel of their own, passes the relay's requests on to the agent for that process only, and
+// hands the relay its process's exit. A relay that goes away takes its process with it.
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { constants } from 'node:os';
+import { finished } from 'node:stream/promises';
+import { AgentChannel } from '../agent/channel.js';
+import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
+import type { Logger } from '../log.js';
+
+/** Streams 1-3 are the container's init's. */
+const FIRST_EXEC_STREAM = 4;
+
+interface Session {
+  relay: AgentChannel;
+  /** The relay's ends of the process's output streams, which end before its exit is passed on. */
+  outputs: Promise<unknown>[];
+  exited: boolean;
+}
+
+export class ExecSessions {
+  private readonly sessions = new Map<string, Session>();
+  private lastExec = 0;
+  private nextStream = FIRST_EXEC_STREAM;
+  private server?: Server;
+
+  constructor(
+    private readonly agent: AgentChannel,
+    /** Throws, with runc's words, when the container cannot take an exec now. */
+    private readonly checkCanExec: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  async serve(path: string): Promise<void> {
+    await rm(path, { force: true });
+    this.server = createServer((socket) => void this.accept(socket));
+    this.server.listen(path);
+    await once(this.server, 'listening');
+  }
+
+  /** Passes an exit from the agent on to the relay of that process; false if it is not an exec's. */
+  exited(event: ExitEvent): boolean {
+    const session = this.sessions.get(event.process);
+    if (!session) return false;
+    session.exited = true;
+    void Promise.all(session.outputs).then(() => {
+      this.sessions.delete(event.process);
+      try {
+        session.relay.send(event);
+      } catch {
+        // the relay is gone already
+      }
+    });
+    return true;
+  }
+
+  close(): void {
+    this.server?.close();
+    for (const { relay } of this.sessions.values()) relay.close();
+  }
+
+  private async accept(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    const relay = new AgentChannel(socket);
+    relay.on('error', (e: Error) => this.log.debug(`exec relay: ${e.message}`));
+    let name: string | undefined;
+    relay.on('request', (r: Request) => {
+      this.handle(relay, r, name, (n) => (name = n)).then(
+        (result) => relay.respond(r.id, result),
+        (e: Error) => relay.respond(r.id, e),
+      );
+    });
+    relay.once('close', () => {
+      // A relay killed before its process ended: the process dies too.
+      const session = name === undefined ? undefined : this.sessions.get(name);
+      if (!session || session.exited) return;
+      this.sessions.delete(name!);
+      void this.agent.request({ op: 'signal', process: name!, signal: constants.signals.SIGKILL }).catch(() => undefined);
+    });
+    await relay.hello('vmrun-monitor').catch(() => relay.close());
+  }
+
+  private async handle(relay: AgentChannel, r: Request, name: string | undefined, named: (n: string) => void): Promise<Record<string, unknown> | undefined> {
+    if (r.op === 'exec') {
+      if (name !== undefined) throw new Error('one exec per connection');
+      this.checkCanExec();
+      const process = `exec-${++this.lastExec}`;
+      const session: Session = { relay, outputs: [], exited: false };
+      const stdio = this.bridge(relay, r.stdio, session);
+      this.sessions.set(process, session);
+      try {
+        const result = await this.agent.request({ op: 'exec', process, spec: r.spec, stdio });
+        named(process);
+        return { ...result, process };
+      } catch (e) {
+        this.sessions.delete(process);
+        throw e;
+      }
+    }
+    if (name === undefined) throw new Error(`${r.op} before exec`);
+    switch (r.op) {
+      case 'signal':
+        return this.agent.request({ op: 'signal', process: name, signal: r.signal });
+      case 'resize':
+        return this.agent.request({ op: 'resize', process: name, rows: r.rows, cols: r.cols });
+      default:
+        throw new Error(`${r.op} is not for an exec relay`);
+    }
+  }
+
+  /** Joins each of the relay's streams to a fresh stream of the agent channel. */
+  private bridge(relay: AgentChannel, stdio: Stdio, session: Session): Stdio {
+    const mapped: Stdio = {};
+    if (stdio.terminal) mapped.terminal = true;
+    if (stdio.stdin !== undefined) {
+      mapped.stdin = this.nextStream++;
+      relay.readableStream(stdio.stdin).pipe(this.agent.writableStream(mapped.stdin));
+    }
+    for (const s of ['stdout', 'stderr'] as const) {
+      const id = stdio[s];
+      if (id === undefined) continue;
+      mapped[s] = this.nextStream++;
+      const to = relay.writableStream(id);
+      this.agent.readableStream(mapped[s]).pipe(to);
+      session.outputs.push(finished(to).catch(() => undefined));
+    }
+    return mapped;
+  }
+}
