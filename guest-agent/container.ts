@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
+import { relayStream } from '../src/agent/streams.js';
 import { makeStdioFifos } from './fifos.js';
 import { processFlags } from './process-flags.js';
 import { signalAll } from './processes.js';
@@ -72,7 +73,7 @@ export class ContainerProcess {
       env: envOf(spec),
     });
     fifos.closeChildEnds();
-    if (fifos.stdin && stdio.stdin !== undefined) channel.readableStream(stdio.stdin).pipe(fifos.stdin);
+    if (fifos.stdin && stdio.stdin !== undefined) void relayStream(channel.readableStream(stdio.stdin), fifos.stdin);
     const outputs = (['stdout', 'stderr'] as const).map((s) => {
       const from = fifos[s];
       const id = stdio[s];
@@ -92,7 +93,7 @@ export class ContainerProcess {
     fds[PTY_FD] = terminal.master;
     const child = spawn(VMRUN_EXEC, args, { stdio: fds, env: envOf(spec) });
     // A terminal has no end of input but ^D: the master stays open when stdin ends.
-    if (stdio.stdin !== undefined) channel.readableStream(stdio.stdin).pipe(terminal.io, { end: false });
+    if (stdio.stdin !== undefined) void relayStream(channel.readableStream(stdio.stdin), terminal.io, { end: false });
     let output: Promise<unknown> = Promise.resolve();
     if (stdio.stdout !== undefined) {
       const to = channel.writableStream(stdio.stdout);

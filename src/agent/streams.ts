@@ -159,3 +159,22 @@ export class OutboundStream {
     this.wake = undefined;
   }
 }
+
+/**
+ * Pipes `from` into `to` where either may be a stream of a channel that can close under it (a
+ * VM that ends, a relay that is killed): an error on either end stops the flow quietly.
+ * Resolves once `to` has taken everything, or the flow stopped.
+ */
+export function relayStream(from: Readable, to: Writable, { end = true } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      from.unpipe(to);
+      resolve();
+    };
+    from.on('error', stop);
+    to.on('error', stop);
+    if (end) to.on('finish', resolve);
+    else from.on('end', resolve);
+    from.pipe(to, { end });
+  });
+}

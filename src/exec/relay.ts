@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import { ReadStream } from 'node:tty';
 import { AgentChannel } from '../agent/channel.js';
+import { relayStream } from '../agent/streams.js';
 import { VmrunError } from '../errors.js';
 import type { Event, ExitEvent, ProcessPlan, Stdio } from '../generated/agent-protocol.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -37,13 +38,11 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
 
   const input = inputFrom(0);
   if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(true);
-  input.pipe(channel.writableStream(1));
+  void relayStream(input, channel.writableStream(1));
   const outputs = (terminal ? [[1, 2]] : [[1, 2], [2, 3]]).map(([fd, stream]) => {
     const to = outputTo(fd!);
-    const from = channel.readableStream(stream!);
-    from.pipe(to, { end: false });
     if (terminal) watchTerminalSize(to, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));
-    return once(from, 'end').then(() => flushed(to), () => undefined);
+    return relayStream(channel.readableStream(stream!), to, { end: false }).then(() => flushed(to));
   });
   const exit = new Promise<ExitEvent | undefined>((resolve) => {
     channel.on('message', (m: Event) => m.event === 'exit' && resolve(m));

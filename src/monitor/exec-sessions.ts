@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
-import { finished } from 'node:stream/promises';
 import { AgentChannel } from '../agent/channel.js';
+import { relayStream } from '../agent/streams.js';
 import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
 
@@ -117,15 +117,13 @@ export class ExecSessions {
     if (stdio.terminal) mapped.terminal = true;
     if (stdio.stdin !== undefined) {
       mapped.stdin = this.nextStream++;
-      relay.readableStream(stdio.stdin).pipe(this.agent.writableStream(mapped.stdin));
+      void relayStream(relay.readableStream(stdio.stdin), this.agent.writableStream(mapped.stdin));
     }
     for (const s of ['stdout', 'stderr'] as const) {
       const id = stdio[s];
       if (id === undefined) continue;
       mapped[s] = this.nextStream++;
-      const to = relay.writableStream(id);
-      this.agent.readableStream(mapped[s]).pipe(to);
-      session.outputs.push(finished(to).catch(() => undefined));
+      session.outputs.push(relayStream(this.agent.readableStream(mapped[s]), relay.writableStream(id)));
     }
     return mapped;
   }

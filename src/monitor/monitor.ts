@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
+import { relayStream } from '../agent/streams.js';
 import { VmrunError } from '../errors.js';
 import type { Event, Stdio } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
@@ -207,13 +208,11 @@ export class Monitor {
    * carries stdin and one output, and the host terminal's size follows it there.
    */
   private relayStdio(channel: AgentChannel, terminal: boolean): Stdio {
-    inputFrom(0).pipe(channel.writableStream(STDIN));
+    void relayStream(inputFrom(0), channel.writableStream(STDIN));
     const outputs = terminal ? ([[1, STDOUT]] as const) : ([[1, STDOUT], [2, STDERR]] as const);
     for (const [fd, stream] of outputs) {
       const to = outputTo(fd);
-      const from = channel.readableStream(stream);
-      from.pipe(to, { end: false });
-      this.outputs.push(once(from, 'end').then(() => flushed(to), () => undefined));
+      this.outputs.push(relayStream(channel.readableStream(stream), to, { end: false }).then(() => flushed(to)));
       if (terminal) this.terminalOut = to;
     }
     return terminal ? { stdin: STDIN, stdout: STDOUT, terminal } : { stdin: STDIN, stdout: STDOUT, stderr: STDERR };
