@@ -12,6 +12,7 @@ import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
 import { CONTAINER_CGROUP, cgroupFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
+import { updateCgroup } from './cgroup.js';
 import { warmUp } from './warm-up.js';
 
 const SOFTWARE = 'vmrun-agent';
@@ -96,6 +97,11 @@ class Agent {
         const processes = containerProcesses();
         return { pids: processes.map((p) => p.pid), processes };
       }
+      case 'update':
+        updateCgroup(r.cgroup);
+        // Later execs join it too.
+        this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
+        return undefined;
       case 'network':
         await configureNetwork(r.interfaces, r.routes);
         return undefined;

@@ -15,6 +15,7 @@ import * as start from './verbs/start.js';
 import * as setup from './verbs/setup.js';
 import * as spec from './verbs/spec.js';
 import * as state from './verbs/state.js';
+import * as update from './verbs/update.js';
 import * as validate from './verbs/validate.js';
 
 export function program(): Command {
@@ -31,7 +32,7 @@ export function program(): Command {
     .enablePositionalOptions()
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, list, features, spec, validate, setup]) verb.register(program);
+  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, update, list, features, spec, validate, setup]) verb.register(program);
   return program;
 }
 

@@ -19,7 +19,8 @@ export type Request1 =
   | ResizeRequest
   | PsRequest
   | NetworkRequest
-  | ShutdownRequest;
+  | ShutdownRequest
+  | UpdateRequest;
 /**
  * A stream of DATA frames; 0 is the control stream and never carries stdio.
  */
@@ -214,6 +215,15 @@ export interface GuestRoute {
  */
 export interface ShutdownRequest {
   op: 'shutdown';
+}
+/**
+ * Write these files of the container's cgroup (v2) in the guest, making the cgroup, with every container process moved in, if it does not exist yet.
+ */
+export interface UpdateRequest {
+  op: 'update';
+  cgroup: {
+    [k: string]: string;
+  };
 }
 export interface Response {
   type: 'response';

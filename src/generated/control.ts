@@ -29,6 +29,12 @@ export type ControlRequest =
     }
   | {
       op: 'destroy';
+    }
+  | {
+      op: 'update';
+      cgroup: {
+        [k: string]: string;
+      };
     };
 
 export interface ControlResponse {

@@ -265,6 +265,10 @@ export class Monitor {
       case 'resize':
         await this.resize(r.rows, r.cols);
         return undefined;
+      case 'update':
+        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
+        await channel.request({ op: 'update', cgroup: r.cgroup });
+        return undefined;
       case 'destroy':
         void this.stop(137, 'destroyed', { waitForOutput: false });
         return undefined;

@@ -1,7 +1,7 @@
 // What the agent sets up in the guest, from config.json: a pure mapping, like the domain XML.
 import { resolve } from 'node:path';
 import type { GuestMount, GuestPlan, ProcessPlan } from '../generated/agent-protocol.js';
-import type { Capabilities, Mount, Spec } from '../generated/config.js';
+import type { Capabilities, Mount, Resources, Spec } from '../generated/config.js';
 import { ROOTFS_TAG } from '../vm/domain-xml.js';
 import { CAPABILITIES, cpuWeight } from './linux-ids.js';
 
@@ -60,7 +60,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   if (linux.sysctl !== undefined) plan.sysctl = linux.sysctl;
   if (linux.maskedPaths !== undefined) plan.maskedPaths = linux.maskedPaths;
   if (linux.readonlyPaths !== undefined) plan.readonlyPaths = linux.readonlyPaths;
-  const cgroup = cgroupFiles(spec);
+  const cgroup = cgroupFiles(spec.linux?.resources);
   if (Object.keys(cgroup).length > 0) plan.cgroup = cgroup;
   if (linux.devices !== undefined) {
     plan.devices = linux.devices.map((d) => ({
@@ -96,8 +96,8 @@ export function processPlan(p: Spec['process'], ignored: string[] = []): Process
  * linux.resources as cgroup v2 files of the container's cgroup in the guest, with runc's
  * conversions; the guest is sized from the same values (src/vm/sizing.ts).
  */
-function cgroupFiles(spec: Spec): Record<string, string> {
-  const r = spec.linux?.resources ?? {};
+export function cgroupFiles(resources: Resources = {}): Record<string, string> {
+  const r = resources;
   const files: Record<string, string> = {};
   const { limit, reservation } = r.memory ?? {};
   if (limit !== undefined && limit !== 0) files['memory.max'] = limit > 0 ? String(limit) : 'max';

@@ -1,0 +1,35 @@
+// `vmrun update`: new limits for the container's cgroup in the guest. A container created
+// without limits has no cgroup yet (guest-agent/process-flags.ts): it is made now, and every
+// process of the container moved in.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONTAINER_CGROUP } from './process-flags.js';
+import { containerProcesses } from './processes.js';
+
+export function updateCgroup(files: Record<string, string>): void {
+  const fresh = !existsSync(CONTAINER_CGROUP);
+  if (fresh) {
+    // The container's read-only cgroup mount may have made the hierarchy read-only: the
+    // guest's own mount of it is writable again, which leaves the container's mount read-only.
+    const mount = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '' : 'mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup && ';
+    execFileSync('/bin/busybox', ['sh', '-c', `${mount}mount -o remount,rw /sys/fs/cgroup`]);
+    writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', '+cpu +memory +pids');
+    mkdirSync(CONTAINER_CGROUP);
+  }
+  for (const [file, value] of Object.entries(files)) {
+    try {
+      writeFileSync(join(CONTAINER_CGROUP, file), value);
+    } catch (e) {
+      throw new Error(`${file}=${value}: ${(e as Error).message}`);
+    }
+  }
+  if (!fresh) return;
+  for (const { pid } of containerProcesses()) {
+    try {
+      writeFileSync(join(CONTAINER_CGROUP, 'cgroup.procs'), String(pid));
+    } catch {
+      // it ended meanwhile
+    }
+  }
+}
