@@ -49,16 +49,19 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
     channel.once('close', () => resolve(undefined));
   });
 
-  const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio })) as { pid: number };
   const forward = (signal: NodeJS.Signals) => void channel.request({ op: 'signal', process: PROCESS, signal: constants.signals[signal] }).catch(() => undefined);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-  started(result.pid);
-  const ended = await exit;
-  if (ended) await Promise.all(outputs);
-  // Nothing of the relay may keep a foreground `vmrun exec` alive after its process.
-  for (const signal of [...FORWARDED_SIGNALS, 'SIGWINCH'] as const) process.removeAllListeners(signal);
-  if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(false);
-  input.destroy();
-  channel.close();
-  return ended ? ended.status : 255; // without an exit, the monitor went away: the container stopped
+  try {
+    const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio })) as { pid: number };
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    started(result.pid);
+    const ended = await exit;
+    if (ended) await Promise.all(outputs);
+    return ended ? ended.status : 255; // without an exit, the monitor went away: the container stopped
+  } finally {
+    // Nothing of the relay may keep a foreground `vmrun exec` alive after its process.
+    for (const signal of [...FORWARDED_SIGNALS, 'SIGWINCH'] as const) process.removeAllListeners(signal);
+    if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(false);
+    input.destroy();
+    channel.close();
+  }
 }
