@@ -1,3 +1,4 @@
+import { networkMode } from '../src/oci/network-mode.js';
 import { describe, expect, test } from 'vitest';
 import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
 import { cgroupDirs, hierarchies, limitFiles } from '../src/host/cgroups.js';
@@ -198,5 +199,16 @@ describe("a namespace's network, carried into the guest", () => {
     expect(script).toContain('ip link set dev vmrun-nic0 name eth0 mtu 1450');
     expect(script).toContain('ip addr add 172.17.0.2/16 dev eth0');
     expect(script.trim().split('\n').at(-1)).toBe('ip route add default via 172.17.0.1 dev eth0');
+  });
+});
+
+describe('the network of a container', () => {
+  const spec = (annotations: Record<string, string>, ns = true) =>
+    ({ ...defaultSpec(), annotations, linux: { namespaces: ns ? [{ type: 'network', path: '/var/run/netns/pod' }] : [] } }) as Spec;
+  test("is its namespace's, but a CRI pod's sandbox leaves the pod's interfaces to its first workload", () => {
+    expect(networkMode(spec({}))).toBe('namespace');
+    expect(networkMode(spec({ 'io.kubernetes.cri.container-type': 'container' }))).toBe('namespace');
+    expect(networkMode(spec({ 'io.kubernetes.cri.container-type': 'sandbox' }))).toBe('none');
+    expect(networkMode(spec({ 'vmrun.network': 'user' }, false))).toBe('user');
   });
 });

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { GuestInterface, GuestRoute } from '../generated/agent-protocol.js';
+import { VmrunError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -54,7 +55,9 @@ export async function namespaceNetwork(tapPrefix: string): Promise<NamespaceNetw
 /** Redirects everything that arrives on `a` out of `b`, and back. */
 export async function joinInterfaces(a: string, b: string): Promise<void> {
   for (const [from, to] of [[a, b], [b, a]] as const) {
-    await run('tc', ['qdisc', 'add', 'dev', from, 'ingress']);
+    await run('tc', ['qdisc', 'add', 'dev', from, 'ingress']).catch((e: Error) => {
+      throw new VmrunError('InvalidState', `network interface ${from} is carried into another VM already (containers that share a network namespace cannot share its interfaces): ${e.message.split('\n')[0]}`);
+    });
     await run('tc', ['filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
       'action', 'mirred', 'egress', 'redirect', 'dev', to]);
   }
