@@ -71,7 +71,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   const bundle = await loadBundle(o.bundle);
   await checkTerminal(!!bundle.spec.process.terminal, o);
   await readyAssets(o.cacheDir);
-  warnUnhonoured(ctx, o, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
+  warnUnhonoured(ctx, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
   const cgroupsPath = bundle.spec.linux?.cgroupsPath;
   const cgroups = cgroupsPath ? await createCgroup(cgroupsPath, hostCgroupLimits(bundle.spec)) : undefined;
@@ -127,12 +127,13 @@ export async function checkTerminal(terminal: boolean, o: { consoleSocket?: stri
   }
 }
 
-/** One warning for all of them, never a silent difference: on stderr, and in the --log file. */
-function warnUnhonoured(ctx: RuntimeContext, o: CreateOptions, fields: string[]): void {
+/**
+ * One warning for all of them, never a silent difference: in the --log file, as runc warns, or
+ * on stderr without one. Not both: under containerd's shim, create's stderr is the container's.
+ */
+function warnUnhonoured(ctx: RuntimeContext, fields: string[]): void {
   if (fields.length === 0) return;
-  const message = `config.json fields vmrun does not apply: ${fields.join('; ')}`;
-  ctx.log.warn(message); // stderr itself when there is no --log
-  if (o.logFile) process.stderr.write(`vmrun: warning: ${message}\n`);
+  ctx.log.warn(`config.json fields vmrun does not apply: ${fields.join('; ')}`);
 }
 
 /** The hooks, with only the fields the runtime-spec gives them. */
