@@ -11,7 +11,7 @@ import { relayStream } from '../src/agent/streams.js';
 import { makeStdioFifos } from './fifos.js';
 import { processFlags } from './process-flags.js';
 import { signalAll } from './processes.js';
-import { openTerminal, pipeOutput, PTY_FD, resize, terminalFlags, type Terminal } from './terminal.js';
+import { openContainerTerminal, openGuestTerminal, pipeOutput, PTY_FD, resize, type Terminal } from './terminal.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
 const FIFO_DIR = '/run/vmrun';
@@ -31,11 +31,14 @@ export class ContainerProcess {
   /** Resolves once the process has ended and all its output has been sent. */
   readonly exited: Promise<Exit>;
 
+  private terminal?: Terminal;
+  /** What the start fd gets: any byte, or which pty of the container's devpts to take. */
+  private startMessage = 'x';
+
   private constructor(
     private readonly child: ChildProcess,
     outputDone: Promise<unknown>,
     isInit: boolean,
-    private readonly terminal?: Terminal,
   ) {
     this.statusLines = lines(child.stdio[3] as Readable);
     this.exited = (async () => {
@@ -58,9 +61,10 @@ export class ContainerProcess {
    * for the cgroup and the filesystem); resolves once vmrun-exec
    * has made the mounts, entered the root and found the program, rejects with what it reported.
    * The container's init is `name` "init": when it ends, every other process of the guest does.
+   * `containerDevpts`: the container has a devpts at /dev/pts, once vmrun-exec is ready.
    */
-  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = []): Promise<ContainerProcess> {
-    if (spec.terminal) return ContainerProcess.withTerminal(name, root, spec, stdio, channel, setup);
+  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = [], containerDevpts = false): Promise<ContainerProcess> {
+    if (spec.terminal) return ContainerProcess.withTerminal(name, root, spec, stdio, channel, setup, containerDevpts);
     const fifos = makeStdioFifos(FIFO_DIR, name, {
       stdin: stdio.stdin !== undefined,
       stdout: stdio.stdout !== undefined,
@@ -85,22 +89,44 @@ export class ContainerProcess {
     return ContainerProcess.ready(new ContainerProcess(child, Promise.all(outputs), name === 'init'));
   }
 
-  /** A process whose stdin and output are a terminal: stdio's stdin and stdout streams. */
-  private static async withTerminal(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[]): Promise<ContainerProcess> {
-    const terminal = openTerminal();
-    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), ...terminalFlags(spec.consoleSize), '--', ...spec.args];
+  /**
+   * A process whose stdin and output are a terminal: stdio's stdin and stdout streams. The pty
+   * of the container's devpts is opened once vmrun-exec has mounted it, and named in the
+   * start message; without one, a pty of the guest's is handed over at once.
+   */
+  private static async withTerminal(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[], containerDevpts: boolean): Promise<ContainerProcess> {
+    const guest = containerDevpts ? undefined : openGuestTerminal(spec.consoleSize);
+    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), ...(guest?.flags ?? []), '--', ...spec.args];
     const fds: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
-    fds[PTY_FD] = terminal.master;
+    if (guest) fds[PTY_FD] = guest.terminal.master;
     const child = spawn(VMRUN_EXEC, args, { stdio: fds, env: envOf(spec) });
-    // A terminal has no end of input but ^D: the master stays open when stdin ends.
-    if (stdio.stdin !== undefined) void relayStream(channel.readableStream(stdio.stdin), terminal.io, { end: false });
-    let output: Promise<unknown> = Promise.resolve();
-    if (stdio.stdout !== undefined) {
-      const to = channel.writableStream(stdio.stdout);
-      pipeOutput(terminal.io, to);
-      output = finished(to);
+    let attachOutput!: (done: Promise<unknown>) => void;
+    const outputDone = new Promise((resolve) => (attachOutput = (done) => void done.then(resolve, resolve)));
+    const proc = new ContainerProcess(child, outputDone, name === 'init');
+    try {
+      await ContainerProcess.ready(proc);
+      let terminal = guest?.terminal;
+      if (!terminal) {
+        const opened = await openContainerTerminal(root, spec.user.uid, spec.consoleSize, VMRUN_EXEC);
+        terminal = opened.terminal;
+        proc.startMessage = `pty ${opened.number}\n`;
+      }
+      proc.terminal = terminal;
+      // A terminal has no end of input but ^D: the master stays open when stdin ends.
+      if (stdio.stdin !== undefined) void relayStream(channel.readableStream(stdio.stdin), terminal.io, { end: false });
+      let output: Promise<unknown> = Promise.resolve();
+      if (stdio.stdout !== undefined) {
+        const to = channel.writableStream(stdio.stdout);
+        pipeOutput(terminal.io, to);
+        output = finished(to);
+      }
+      attachOutput(output.finally(() => terminal.io.destroy()));
+      return proc;
+    } catch (e) {
+      attachOutput(Promise.resolve());
+      child.kill('SIGKILL');
+      throw e;
     }
-    return ContainerProcess.ready(new ContainerProcess(child, output.finally(() => terminal.io.destroy()), name === 'init', terminal));
   }
 
   /** Resolves once vmrun-exec reports it is ready to exec. */
@@ -117,7 +143,7 @@ export class ContainerProcess {
 
   /** Lets the process exec its program; resolves once it has, rejects if exec failed. */
   async start(): Promise<void> {
-    (this.child.stdio[4] as Writable).end('x');
+    (this.child.stdio[4] as Writable).end(this.startMessage);
     // EOF on the close-on-exec status fd, with no error before it, means the exec happened.
     const status = await this.nextStatus();
     if (status !== undefined) throw new Error(status);

@@ -1,7 +1,7 @@
 // vmrun's agent: PID 1's only job in the guest after init.sh. It serves the host over the
 // virtio-serial port: prepares the container at `create`, starts it, signals it, and reports
 // its exit after its output.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startupSnapshot } from 'node:v8';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
@@ -13,6 +13,7 @@ import { CONTAINER_CGROUP, cgroupFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
 import { updateCgroup } from './cgroup.js';
+import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
 
 const SOFTWARE = 'vmrun-agent';
@@ -64,7 +65,8 @@ class Agent {
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
         for (const [key, value] of Object.entries(plan.sysctl ?? {})) setSysctl(key, value);
-        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup);
+        const devpts = plan.mounts.some((m) => m.type === 'devpts' && m.destination.replace(/\/+$/, '') === '/dev/pts');
+        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup, devpts);
         this.container = container;
         if (plan.cgroup && Object.keys(plan.cgroup).length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
@@ -76,7 +78,8 @@ class Agent {
       case 'exec': {
         if (r.process === 'init' || this.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
         this.need();
-        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, this.joinFlags);
+        const devpts = existsSync(containerPtmx(CONTAINER_ROOT));
+        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, this.joinFlags, devpts);
         // Its exit is reported only if it ran: a failed exec is the request's error.
         await proc.start();
         this.execs.set(r.process, proc);

@@ -14,10 +14,13 @@
  *              [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT] [--umask N]
  *              [--no-new-privileges] [--winsize ROWSxCOLS] [--pty-fd N] -- PROGRAM [ARG...]
  *   vmrun-exec --resize ROWSxCOLS    (sets the window size of the terminal on fd 0, and exits)
+ *   vmrun-exec --unlock [ROWSxCOLS]  (unlocks the pty master on fd 0, sizes it, prints its number)
  *
- * --pty-fd gives the process a terminal: N is a pty master the agent opened; the process gets
- * its peer as stdin, stdout, stderr and controlling terminal, in a session of its own, with
- * the --winsize before it.
+ * A terminal reaches the process in one of two ways; either way the process gets it as stdin,
+ * stdout, stderr and controlling terminal, in a session of its own. "pty N" as the start
+ * message: /dev/pts/N inside the root, a pty of the container's own devpts that the agent
+ * opened and unlocked (the usual way). --pty-fd N: the peer of the pty master on fd N, which
+ * the agent opened in the guest's devpts when the container mounts none; --winsize sizes it.
  * --cgroup joins (and makes) the guest's cgroup DIR with the --cgroup-set values before it.
  * Mounts happen in order, before the root is entered; OPTIONS are mount(8)'s, comma-separated,
  * as in config.json. --devices fills a /dev tmpfs with the devices and links runc puts there.
@@ -340,6 +343,14 @@ static void set_winsize(int fd, const char *size) {
   if (ioctl(fd, TIOCSWINSZ, &ws) < 0) fail("set the window size: %s", strerror(errno));
 }
 
+static void become_terminal(int peer) {
+  if (setsid() < 0) fail("setsid: %s", strerror(errno));
+  if (ioctl(peer, TIOCSCTTY, 0) < 0) fail("make the pty the controlling terminal: %s", strerror(errno));
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(peer, fd) < 0) fail("dup2 the pty: %s", strerror(errno));
+  if (peer > 2) close(peer);
+}
+
 /* The peer of the pty master as the process's terminal. TIOCGPTPEER opens it without a path,
    which the container's root may not have: the master comes from the guest's own devpts. */
 static void take_terminal(int master, const char *size) {
@@ -348,11 +359,7 @@ static void take_terminal(int master, const char *size) {
   if (size) set_winsize(master, size);
   int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
   if (peer < 0) fail("open the pty's peer: %s", strerror(errno));
-  if (setsid() < 0) fail("setsid: %s", strerror(errno));
-  if (ioctl(peer, TIOCSCTTY, 0) < 0) fail("make the pty the controlling terminal: %s", strerror(errno));
-  for (int fd = 0; fd < 3; fd++)
-    if (dup2(peer, fd) < 0) fail("dup2 the pty: %s", strerror(errno));
-  if (peer > 2) close(peer);
+  become_terminal(peer);
   close(master);
 }
 
@@ -385,6 +392,13 @@ int main(int argc, char **argv) {
   int i = 1;
   if (argc == 3 && !strcmp(argv[1], "--resize")) {
     set_winsize(0, argv[2]);
+    return 0;
+  }
+  if ((argc == 2 || argc == 3) && !strcmp(argv[1], "--unlock")) {
+    int unlock = 0, n;
+    if (ioctl(0, TIOCSPTLCK, &unlock) < 0 || ioctl(0, TIOCGPTN, &n) < 0) fail("unlock the pty: %s", strerror(errno));
+    if (argc == 3) set_winsize(0, argv[2]);
+    printf("%d\n", n);
     return 0;
   }
   const char *winsize = NULL;
@@ -473,11 +487,23 @@ int main(int argc, char **argv) {
 
   if (status_fd >= 0) dprintf(status_fd, "ok\n");
   if (start_fd >= 0) {
-    char byte;
-    ssize_t n;
-    do n = read(start_fd, &byte, 1); while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(0);
+    char message[32];
+    ssize_t n, got = 0;
+    do {
+      n = read(start_fd, message + got, sizeof message - 1 - (size_t)got);
+      if (n > 0) got += n;
+    } while ((n > 0 && got < (ssize_t)sizeof message - 1) || (n < 0 && errno == EINTR));
+    if (got == 0) _exit(0);
+    message[got] = 0;
     close(start_fd);
+    int pty;
+    if (sscanf(message, "pty %d", &pty) == 1) {
+      char path[32];
+      snprintf(path, sizeof path, "/dev/pts/%d", pty);
+      int peer = open(path, O_RDWR | O_NOCTTY);
+      if (peer < 0) fail("open %s: %s", path, strerror(errno));
+      become_terminal(peer);
+    }
   }
   execv(program, args);
   fail("exec %s: %s", program, strerror(errno));

@@ -35,6 +35,10 @@ describe('a running container', () => {
     // Under the container's own user, cwd and environment, with -e and --cwd over them.
     const env = await vm.vmrun(['exec', '-e', 'X=1', '--cwd', '/tmp', 'e1', 'sh', '-c', 'echo $X $(pwd) $(id -u)']);
     expect(env.stdout).toBe('1 /tmp 0');
+    // -t: a terminal of the container's own devpts, whose line discipline turns \n into \r\n.
+    const tty = await vm.vmrun(['exec', '-t', 'e1', 'sh', '-c', 'tty; exit 4']);
+    expect(tty.exitCode).toBe(4);
+    expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+$/);
   });
 
   test('a detached exec has a host pid that passes signals on, and whose death kills the process', async () => {
@@ -91,7 +95,7 @@ describe('a running container', () => {
 
 describe('a terminal', () => {
   test('goes to --console-socket: a real terminal in the guest, its size and input followed', async () => {
-    const bundle = await vm.bundle('sh', '-c', 'stty size; test -t 0 && echo is-a-tty; read line; echo "got $line"; exit 7');
+    const bundle = await vm.bundle('sh', '-c', 'stty size; tty; read line; echo "got $line"; exit 7');
     await editConfig(bundle, (s) => void (s.process.terminal = true));
     const socket = join(bundle, 'console.sock');
     const receiver = spawn('python3', [RECEIVER, socket, '30', '100', '15', 'hello\r'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -102,7 +106,7 @@ describe('a terminal', () => {
     expect((await vm.vmrun(['create', '--bundle', bundle, '--console-socket', socket, '--pid-file', pidFile, 't1'])).exitCode).toBe(0);
     expect((await vm.vmrun(['start', 't1'])).exitCode).toBe(0);
     await once(receiver, 'exit');
-    expect(shown).toContain(String.raw`30 100\r\nis-a-tty\r\nhello\r\ngot hello\r\n`);
+    expect(shown).toContain(String.raw`30 100\r\n/dev/pts/0\r\nhello\r\ngot hello\r\n`);
     await until(async () => (await vm.state('t1')).status === 'stopped');
     expect((await vm.vmrun(['delete', 't1'])).exitCode).toBe(0);
   });
