@@ -13,6 +13,7 @@ import { CONTAINER_CGROUP, cgroupFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
 import { updateCgroup } from './cgroup.js';
+import { guestStats } from './stats.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
 
@@ -100,6 +101,8 @@ class Agent {
         const processes = containerProcesses();
         return { pids: processes.map((p) => p.pid), processes };
       }
+      case 'stats':
+        return { ...guestStats() };
       case 'update':
         updateCgroup(r.cgroup);
         // Later execs join it too.

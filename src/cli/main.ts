@@ -4,6 +4,7 @@ import { SPEC_VERSION, VMRUN_VERSION } from '../version.js';
 import { DEFAULT_ROOT } from './globals.js';
 import * as create from './verbs/create.js';
 import * as del from './verbs/delete.js';
+import * as events from './verbs/events.js';
 import * as exec from './verbs/exec.js';
 import * as features from './verbs/features.js';
 import * as kill from './verbs/kill.js';
@@ -32,7 +33,7 @@ export function program(): Command {
     .enablePositionalOptions()
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, update, list, features, spec, validate, setup]) verb.register(program);
+  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, update, events, list, features, spec, validate, setup]) verb.register(program);
   return program;
 }
 

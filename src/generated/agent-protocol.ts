@@ -20,7 +20,8 @@ export type Request1 =
   | PsRequest
   | NetworkRequest
   | ShutdownRequest
-  | UpdateRequest;
+  | UpdateRequest
+  | StatsRequest;
 /**
  * A stream of DATA frames; 0 is the control stream and never carries stdio.
  */
@@ -224,6 +225,12 @@ export interface UpdateRequest {
   cgroup: {
     [k: string]: string;
   };
+}
+/**
+ * The container's resource use; the result is {"cpuNs", "memoryBytes", "memoryLimitBytes", "pids", "pidsLimit"?}: the CPU time of its processes, the guest's memory in use and in all, its process count and limit.
+ */
+export interface StatsRequest {
+  op: 'stats';
 }
 export interface Response {
   type: 'response';

@@ -35,6 +35,9 @@ export type ControlRequest =
       cgroup: {
         [k: string]: string;
       };
+    }
+  | {
+      op: 'stats';
     };
 
 export interface ControlResponse {

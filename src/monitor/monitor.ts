@@ -259,6 +259,9 @@ export class Monitor {
         await this.update({ phase: to });
         return undefined;
       }
+      case 'stats':
+        if (this.record.phase === 'paused') throw new VmrunError('InvalidState', 'cannot read the resource use of a paused container');
+        return (await channel.request({ op: 'stats' })) as Record<string, unknown>;
       case 'ps':
         if (this.record.phase === 'paused') throw new VmrunError('InvalidState', 'cannot list the processes of a paused container');
         return (await channel.request({ op: 'ps' })) as Record<string, unknown>;

@@ -93,3 +93,21 @@ export async function freeze(ctx: RuntimeContext, id: string, op: 'pause' | 'res
     await controlRequest(layoutOf(record.vmDir).controlSocket, { op });
   });
 }
+
+/** One event of `vmrun events`, in runc's shape: {"type":"stats","id":…,"data":{cpu, memory, pids}}. */
+export async function statsEvent(ctx: RuntimeContext, id: string): Promise<object> {
+  const record = await ctx.store.load(id);
+  if (statusOf(record) === 'stopped') throw new VmrunError('InvalidState', 'container not running');
+  const s = (await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'stats' })) as {
+    cpuNs: number; memoryBytes: number; memoryLimitBytes: number; pids: number; pidsLimit?: number;
+  };
+  return {
+    type: 'stats',
+    id,
+    data: {
+      cpu: { usage: { total: s.cpuNs } },
+      memory: { usage: { usage: s.memoryBytes, limit: s.memoryLimitBytes } },
+      pids: { current: s.pids, ...(s.pidsLimit !== undefined && { limit: s.pidsLimit }) },
+    },
+  };
+}

@@ -80,6 +80,16 @@ describe('a running container', () => {
     expect((await vm.vmrun(['update', '-r', '-', 'e1'], { input: '{"blockIO":{"weight":10}}' })).stderr).toBe('--resources: cannot update blockIO (not applied in the guest)');
   });
 
+  test('events --stats gives the resource use in the guest, in runc\'s shape', async () => {
+    const event = JSON.parse((await vm.vmrun(['events', '--stats', 'e1'])).stdout);
+    expect(event).toMatchObject({ type: 'stats', id: 'e1', data: { pids: { current: 1 } } });
+    const { usage, limit } = event.data.memory.usage;
+    expect(usage).toBeGreaterThan(0);
+    expect(limit).toBeGreaterThan(usage);
+    expect(event.data.cpu.usage.total).toBeGreaterThanOrEqual(0);
+    expect((await vm.vmrun(['events', '--interval', 'soon', 'e1'])).stderr).toContain('--interval soon');
+  });
+
   test('bad exec input names what is wrong and leaves no process', async () => {
     const file = join(vm.root, '..', 'process.json');
     await writeFile(file, JSON.stringify({ args: [], cwd: 'relative' }));

@@ -1,0 +1,44 @@
+// `vmrun events`: the container's resource use, seen from inside its guest.
+import { readFileSync } from 'node:fs';
+import { CONTAINER_CGROUP } from './process-flags.js';
+import { containerProcesses } from './processes.js';
+
+/** Clock ticks per second, which /proc/<pid>/stat counts in: 100 on x86 Linux. */
+const TICKS = 100;
+
+export interface GuestStats {
+  cpuNs: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  pids: number;
+  pidsLimit?: number;
+}
+
+export function guestStats(): GuestStats {
+  const processes = containerProcesses();
+  let ticks = 0;
+  for (const { pid } of processes) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // it ended while we looked
+    }
+  }
+  const meminfo = readFileSync('/proc/meminfo', 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? 0) * 1024;
+  const stats: GuestStats = {
+    cpuNs: (ticks * 1e9) / TICKS,
+    memoryBytes: kib('MemTotal') - kib('MemAvailable'),
+    memoryLimitBytes: kib('MemTotal'),
+    pids: processes.length,
+  };
+  try {
+    const max = readFileSync(`${CONTAINER_CGROUP}/pids.max`, 'utf8').trim();
+    if (max !== 'max') stats.pidsLimit = Number(max);
+  } catch {
+    // no limit: the container has no cgroup
+  }
+  return stats;
+}
