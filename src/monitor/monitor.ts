@@ -16,7 +16,8 @@ import type { Event, Stdio } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
-import { hookState, runHooks, type HookKind, type HookState } from '../runtime/hooks.js';
+import { hookState, runHooks, type HookKind, type HookState, type RuntimeNamespaces } from '../runtime/hooks.js';
+import { hostHelper } from '../host/helpers.js';
 import type { AccelChoice } from '../host/accel.js';
 import { hostLimits, ownCpus } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
@@ -51,7 +52,9 @@ export interface MonitorOptions {
  * vmrun's own network and mount namespaces, which `vmrun create` hands the monitor as fds 4
  * and 5: hooks run there, as under runc, while the monitor lives in the container's.
  */
-const RUNTIME_NAMESPACES = { net: `/proc/${process.pid}/fd/4`, mnt: `/proc/${process.pid}/fd/5` };
+const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> => ({
+  net: `/proc/${process.pid}/fd/4`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
+});
 
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
@@ -79,6 +82,7 @@ export class Monitor {
   private carried?: string[];
   private control?: Server;
   private execs?: ExecSessions;
+  private namespaces?: RuntimeNamespaces;
   /** The host terminal the init's output goes to, if it has one. */
   private terminalOut?: Writable;
   private outputs: Promise<void>[] = [];
@@ -124,8 +128,10 @@ export class Monitor {
       kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
     }));
 
+    const namespaces = await runtimeNamespaces(o.cacheDir);
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
     const monitor = new Monitor(o, record, layout, driver, nic, networkNamespace(bundle.spec)?.path);
+    monitor.namespaces = namespaces;
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
@@ -165,7 +171,7 @@ export class Monitor {
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid), RUNTIME_NAMESPACES);
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid), this.namespaces);
   }
 
   private async connectAgent(): Promise<AgentChannel> {

@@ -11,7 +11,7 @@ import type { ContainerRecord } from '../generated/container-record.js';
 import type { Hook, Hooks, Spec } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
-import { ptyHelper } from '../host/pty-helper.js';
+import { hostHelper } from '../host/helpers.js';
 import { startReadyChild } from '../host/ready-child.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
@@ -166,7 +166,7 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // With --console-socket, the helper gives the monitor a new terminal as fds 0-2 first.
-  const terminal = o.consoleSocket ? [await ptyHelper(o.cacheDir), o.consoleSocket] : [];
+  const terminal = o.consoleSocket ? [await hostHelper(o.cacheDir, 'vmrun-pty'), o.consoleSocket] : [];
   // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).
   const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
   try {

@@ -6,7 +6,7 @@ import { VmrunError } from '../errors.js';
 import type { ProcessPlan } from '../generated/agent-protocol.js';
 import type { Spec } from '../generated/config.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
-import { ptyHelper } from '../host/pty-helper.js';
+import { hostHelper } from '../host/helpers.js';
 import { startReadyChild } from '../host/ready-child.js';
 import { checkConfig } from '../oci/bundle.js';
 import { processPlan } from '../oci/guest-plan.js';
@@ -53,7 +53,7 @@ export async function execProcess(ctx: RuntimeContext, id: string, o: ExecOption
       if (o.pidFile) void writeFileAtomically(o.pidFile, String(process.pid));
     });
   }
-  const terminal = o.consoleSocket ? [await ptyHelper(o.cacheDir), o.consoleSocket] : [];
+  const terminal = o.consoleSocket ? [await hostHelper(o.cacheDir, 'vmrun-pty'), o.consoleSocket] : [];
   const { child } = await startReadyChild([...terminal, process.execPath, RELAY_MAIN, JSON.stringify(args)], [], 'the exec relay');
   if (o.pidFile) await writeFileAtomically(o.pidFile, String(child.pid));
   child.unref();

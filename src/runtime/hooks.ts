@@ -9,10 +9,14 @@ import type { ContainerState } from '../generated/state.js';
 
 export type HookKind = keyof Hooks;
 
-/** Namespace files of vmrun's own (network and mount), for hooks run by the monitor, which lives in the container's. */
+/**
+ * Namespace files of vmrun's own (network and mount), for hooks run by the monitor, which lives
+ * in the container's, and the helper that enters them (src/host/vmrun-nsexec.c).
+ */
 export interface RuntimeNamespaces {
   net: string;
   mnt: string;
+  nsexec: string;
 }
 
 /** The state a hook reads: the runtime-spec's fields only, as runc passes them. */
@@ -32,16 +36,13 @@ export async function runHooks(kind: HookKind, hooks: Hooks | undefined, state: 
   }
 }
 
-const NSENTER = '/usr/bin/nsenter';
-
 /** Resolves with what went wrong, or undefined when the hook exited 0. */
 function runHook(hook: Hook, state: HookState, enter?: RuntimeNamespaces): Promise<string | undefined> {
   return new Promise((resolve) => {
     const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
     const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) : process.env;
-    // Through nsenter, the hook's argv[0] is its path (docs/compat.md).
     const child = enter
-      ? spawn(NSENTER, [`--net=${enter.net}`, `--mount=${enter.mnt}`, '--', hook.path, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+      ? spawn(enter.nsexec, [enter.net, enter.mnt, hook.path, argv0!, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
       : spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));

@@ -1,8 +1,8 @@
 // `vmrun setup`: everything a fresh Debian host needs before its first container, idempotent.
 // `--check` changes nothing and says what is missing.
-import { ptyHelper } from '../host/pty-helper.js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { execa } from 'execa';
+import { HOST_HELPERS, hostHelper } from '../host/helpers.js';
 import { buildAssets, planAssets } from '../guest/assets.js';
 import type { AccelChoice } from '../host/accel.js';
 import {
@@ -47,8 +47,8 @@ export async function setup(cacheDir: string, accel: AccelChoice, progress: Prog
   if (!check) {
     const assets = await buildAssets(cacheDir, plan, accel, caps, progress);
     progress.step(`guest assets ready: ${assets.kernel}, ${assets.initrd}`);
-    // Terminals (--console-socket) need it; built now, not at a container's first one.
-    await ptyHelper(cacheDir);
+    // Terminals (--console-socket) and hooks need them; built now, not at a container's first.
+    for (const helper of HOST_HELPERS) await hostHelper(cacheDir, helper);
   }
 
   return { missing, accel };

@@ -8,9 +8,12 @@ import { until, vmHarness } from './harness.js';
 
 const vm = vmHarness();
 
-/** A hook that appends "KIND STATE-JSON" to `log`, then runs `then` (a shell snippet). */
+/**
+ * A hook that appends "KIND STATE-JSON" to `log`, then runs `then` (a shell snippet). Its path
+ * is busybox, which runs the applet its argv[0] names: it runs only if argv[0] is args[0].
+ */
 function logging(log: string, kind: string, then = 'true'): Hook {
-  return { path: '/bin/sh', args: ['sh', '-c', `echo "$0 $(cat) FOO=$FOO HOME=$HOME" >> ${log}; ${then}`, kind], env: ['FOO=bar'] };
+  return { path: '/bin/busybox', args: ['sh', '-c', `echo "$0 $(cat) FOO=$FOO HOME=$HOME" >> ${log}; ${then}`, kind], env: ['FOO=bar'] };
 }
 
 async function withHooks(hooks: (log: string) => Hooks, ...args: string[]): Promise<{ bundle: string; log: string }> {
@@ -76,7 +79,7 @@ describe('hooks', () => {
     }), 'true');
     const r = await vm.vmrun(['create', '--bundle', bundle, 'h2']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/prestart hook 0 \(\/bin\/sh\) failed: exit status 1: no network here/);
+    expect(r.stderr).toMatch(/prestart hook 0 \(\/bin\/busybox\) failed: exit status 1: no network here/);
     expect((await entries(log)).map(([kind]) => kind)).toEqual(['prestart', 'poststop']);
     expect((await vm.vmrun(['state', 'h2'])).stderr).toMatch(/does not exist/);
     expect(vm.processesOf('h2')).toEqual([]);
