@@ -1,16 +1,9 @@
 // A detached exec relay's process, started by `vmrun exec --detach` (src/runtime/exec.ts) with
 // the process's stdio as fds 0-2 and a pipe as fd 3, on which it says once whether the process
 // started. It exits with the process's status; its caller (containerd's shim) waits for that.
-import { closeSync, writeSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
+import { tellReady } from '../host/ready-child.js';
 import { relay, type RelayArgs } from './relay.js';
-
-const READY_FD = 3;
-
-function tell(message: object): void {
-  writeSync(READY_FD, JSON.stringify(message) + '\n');
-  closeSync(READY_FD);
-}
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as RelayArgs;
@@ -18,13 +11,13 @@ async function main(): Promise<void> {
   try {
     const status = await relay(args, (pid) => {
       told = true;
-      tell({ ok: true, pid });
+      tellReady({ ok: true, pid });
     });
     process.exit(status);
   } catch (e) {
     if (told) process.exit(255);
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
-    tell({ ok: false, error: { code, message: (e as Error).message } });
+    tellReady({ ok: false, error: { code, message: (e as Error).message } });
     process.exit(1);
   }
 }

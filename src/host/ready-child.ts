@@ -3,6 +3,7 @@
 // ready: {"ok":true,...} or {"ok":false,"error":{code,message}}.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { VmrunError, type ErrorCode } from '../errors.js';
 
@@ -34,6 +35,14 @@ export async function startReadyChild(argv: string[], extraFds: number[], what: 
     throw new VmrunError(reply.error?.code ?? 'InvalidState', reply.error?.message ?? `${what} failed`);
   }
   return { child, reply };
+}
+
+const READY_FD = 3;
+
+/** The child's side: says once whether it is ready, and lets go of the pipe. */
+export function tellReady(message: { ok: true } | { ok: true; pid: number } | { ok: false; error: { code: string; message: string } }): void {
+  writeSync(READY_FD, JSON.stringify(message) + '\n');
+  closeSync(READY_FD);
 }
 
 async function readAll(stream: Readable): Promise<string> {

@@ -1,7 +1,7 @@
 // The monitor's process: started by `vmrun create` (see src/runtime/create.ts) with the container's
 // stdio as fds 0-2 and a pipe as fd 3, on which it says once whether the container was created.
-import { closeSync, writeSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
+import { tellReady } from '../host/ready-child.js';
 import type { AccelChoice } from '../host/accel.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { StateStore } from '../state/store.js';
@@ -22,13 +22,6 @@ export interface MonitorArgs {
   debug: boolean;
 }
 
-const READY_FD = 3;
-
-function tell(message: object): void {
-  writeSync(READY_FD, JSON.stringify(message) + '\n');
-  closeSync(READY_FD);
-}
-
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as MonitorArgs;
   const log = createLogger({
@@ -42,10 +35,10 @@ async function main(): Promise<void> {
   } catch (e) {
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
     log.error({ err: e }, 'create failed');
-    tell({ ok: false, error: { code, message: (e as Error).message } });
+    tellReady({ ok: false, error: { code, message: (e as Error).message } });
     process.exit(1);
   }
-  tell({ ok: true });
+  tellReady({ ok: true });
   process.exitCode = await monitor.done;
   log.info({ status: process.exitCode }, 'monitor done');
   process.exit();
