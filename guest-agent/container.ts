@@ -149,8 +149,13 @@ export class ContainerProcess {
     if (status !== undefined) throw new Error(status);
   }
 
+  /** runc's words when the process has gone, which containerd's shim looks for. */
   signal(signal: number): void {
-    process.kill(this.pid, signal);
+    try {
+      process.kill(this.pid, signal);
+    } catch (e) {
+      throw (e as NodeJS.ErrnoException).code === 'ESRCH' ? new Error('no such process') : e;
+    }
   }
 
   /** vmrun-exec's next report: "ok", what failed, or undefined at EOF. */
