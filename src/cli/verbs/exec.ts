@@ -2,11 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { VmrunError } from '../../errors.js';
 import type { Spec } from '../../generated/config.js';
-import { loadBundle } from '../../oci/bundle.js';
-import { parseJson } from '../../oci/json-text.js';
 import { cacheDir } from '../../paths.js';
 import type { RuntimeContext } from '../../runtime/context.js';
-import { checkProcess, execProcess } from '../../runtime/exec.js';
 import { contextOf } from '../globals.js';
 import { verb } from '../run-verb.js';
 
@@ -57,6 +54,8 @@ export function register(program: Command): void {
           throw new VmrunError('InvalidArgument', `--preserve-fds ${flags.preserveFds}: host fds cannot be passed into a VM`);
         }
         const ctx = contextOf(cmd);
+        // Loaded here, not by every verb (the relay and its channel cost 0.1 s to load).
+        const { execProcess } = await import('../../runtime/exec.js');
         const proc = await processOf(ctx, id, command, flags);
         const status = await execProcess(ctx, id, {
           process: proc, detach: !!flags.detach, pidFile: flags.pidFile, consoleSocket: flags.consoleSocket, cacheDir: cacheDir(),
@@ -68,6 +67,9 @@ export function register(program: Command): void {
 
 /** --process's file, or config.json's process with the command and the flags in it, as runc does. */
 async function processOf(ctx: RuntimeContext, id: string, command: string[], f: ExecFlags): Promise<Spec['process']> {
+  const { checkProcess } = await import('../../runtime/exec.js');
+  const { parseJson } = await import('../../oci/json-text.js');
+  const { loadBundle } = await import('../../oci/bundle.js');
   if (f.process) {
     if (command.length > 0) throw new VmrunError('InvalidArgument', `--process ${f.process}: give either a process file or a command, not both`);
     const text = await readFile(f.process, 'utf8').catch((e: Error) => {
