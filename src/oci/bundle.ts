@@ -2,7 +2,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errnoOf, VmrunError } from '../errors.js';
-import type { Spec } from '../generated/config.js';
+import type { Resources, Spec } from '../generated/config.js';
 import { checkSpec } from '../schemas.js';
 import { parseJson } from './json-text.js';
 import { semanticProblems } from './semantics.js';
@@ -54,6 +54,29 @@ export function checkConfig(value: unknown, where = 'config.json'): Spec {
     throw new VmrunError('ConfigInvalid', `${where} is invalid: ${problems.join('; ')}`, problems);
   }
   return checked.value;
+}
+
+/** The config.json parts given on their own: exec's process.json, update's resources. */
+const PARTS = {
+  process: { pointer: '/process', spec: (v: unknown) => ({ process: v }) },
+  resources: { pointer: '/linux/resources', spec: (v: unknown) => ({ process: { args: ['sh'], cwd: '/' }, linux: { resources: v } }) },
+};
+
+/**
+ * Checks one part of a config.json as it would be checked there, inside a config that has only
+ * it; the problems are named by pointers within the part.
+ */
+export function checkConfigPart(part: 'process', value: unknown, where: string): Spec['process'];
+export function checkConfigPart(part: 'resources', value: unknown, where: string): Resources;
+export function checkConfigPart(part: keyof typeof PARTS, value: unknown, where: string): unknown {
+  const { pointer, spec } = PARTS[part];
+  try {
+    const checked = checkConfig({ ociVersion: '1.2.0', root: { path: 'rootfs' }, ...spec(value) });
+    return part === 'process' ? checked.process : checked.linux!.resources;
+  } catch (e) {
+    const problems = (e as VmrunError).details?.length ? (e as VmrunError).details : [(e as Error).message];
+    throw new VmrunError('ConfigInvalid', `${where} is invalid: ${problems.map((p) => p.replace(pointer, '') || '/').join('; ')}`, problems);
+  }
 }
 
 async function readConfig(path: string): Promise<string> {

@@ -8,7 +8,6 @@ import type { Spec } from '../generated/config.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import { hostHelper } from '../host/helpers.js';
 import { startReadyChild } from '../host/ready-child.js';
-import { checkConfig } from '../oci/bundle.js';
 import { processPlan } from '../oci/guest-plan.js';
 import { DIST_DIR } from '../paths.js';
 import { relay, type RelayArgs } from '../exec/relay.js';
@@ -25,16 +24,6 @@ export interface ExecOptions {
   pidFile?: string;
   consoleSocket?: string;
   cacheDir: string;
-}
-
-/** Checks an exec's process.json as config.json's process would be checked. */
-export function checkProcess(value: unknown, where: string): Spec['process'] {
-  try {
-    return checkConfig({ ociVersion: '1.2.0', root: { path: 'rootfs' }, process: value }).process;
-  } catch (e) {
-    const problems = ((e as VmrunError).details as string[] | undefined) ?? [(e as Error).message];
-    throw new VmrunError('ConfigInvalid', `${where} is invalid: ${problems.map((p) => p.replace(/^\/process/, '') || '/').join('; ')}`);
-  }
 }
 
 /** Runs the process; resolves with its status, or, detached, once it runs (with undefined). */

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { VmrunError } from '../../errors.js';
 import type { Spec } from '../../generated/config.js';
 import { cacheDir } from '../../paths.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { contextOf } from '../globals.js';
+import { readJsonFlag } from '../json-input.js';
 import { verb } from '../run-verb.js';
 
 interface ExecFlags {
@@ -67,17 +67,10 @@ export function register(program: Command): void {
 
 /** --process's file, or config.json's process with the command and the flags in it, as runc does. */
 async function processOf(ctx: RuntimeContext, id: string, command: string[], f: ExecFlags): Promise<Spec['process']> {
-  const { checkProcess } = await import('../../runtime/exec.js');
-  const { parseJson } = await import('../../oci/json-text.js');
-  const { loadBundle } = await import('../../oci/bundle.js');
+  const { checkConfigPart, loadBundle } = await import('../../oci/bundle.js');
   if (f.process) {
     if (command.length > 0) throw new VmrunError('InvalidArgument', `--process ${f.process}: give either a process file or a command, not both`);
-    const text = await readFile(f.process, 'utf8').catch((e: Error) => {
-      throw new VmrunError('InvalidArgument', `--process ${f.process}: ${e.message}`);
-    });
-    const parsed = await parseJson(text);
-    if (!parsed.ok) throw new VmrunError('ConfigSyntax', `--process ${f.process}: invalid JSON at line ${parsed.problem.line}, column ${parsed.problem.column}: ${parsed.problem.reason}`);
-    return checkProcess(parsed.value, `--process ${f.process}`);
+    return checkConfigPart('process', await readJsonFlag('--process', f.process), `--process ${f.process}`);
   }
   if (command.length === 0) throw new VmrunError('InvalidArgument', 'exec: give a command, or a process file with --process');
   const record = await ctx.store.load(id);
@@ -97,5 +90,5 @@ async function processOf(ctx: RuntimeContext, id: string, command: string[], f: 
     p.capabilities = { ...p.capabilities, bounding: add(p.capabilities.bounding), effective: add(p.capabilities.effective), permitted: add(p.capabilities.permitted) };
   }
   if (f.newPrivs === false) p.noNewPrivileges = true;
-  return checkProcess(p, 'exec');
+  return checkConfigPart('process', p, 'exec');
 }

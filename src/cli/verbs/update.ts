@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { VmrunError } from '../../errors.js';
 import type { Resources } from '../../generated/config.js';
-import { parseJson } from '../../oci/json-text.js';
-import { checkConfig } from '../../oci/bundle.js';
 import { updateContainer } from '../../runtime/update.js';
+import { readJsonFlag } from '../json-input.js';
 import { contextOf } from '../globals.js';
 import { verb } from '../run-verb.js';
 
@@ -37,16 +35,8 @@ export function register(program: Command): void {
 async function resourcesOf(f: UpdateFlags): Promise<Resources> {
   let resources: Resources = {};
   if (f.resources) {
-    const text = f.resources === '-' ? await readStdin() : await readFile(f.resources, 'utf8').catch((e: Error) => {
-      throw new VmrunError('InvalidArgument', `--resources ${f.resources}: ${e.message}`);
-    });
-    const parsed = await parseJson(text);
-    if (!parsed.ok) throw new VmrunError('ConfigSyntax', `--resources: invalid JSON at line ${parsed.problem.line}, column ${parsed.problem.column}: ${parsed.problem.reason}`);
-    try {
-      resources = checkConfig({ ociVersion: '1.2.0', root: { path: 'rootfs' }, process: { args: ['x'], cwd: '/' }, linux: { resources: parsed.value } }).linux!.resources!;
-    } catch (e) {
-      throw new VmrunError('ConfigInvalid', `--resources: ${((e as VmrunError).details ?? []).map((p) => p.replace(/^\/linux\/resources/, '')).join('; ') || (e as Error).message}`);
-    }
+    const { checkConfigPart } = await import('../../oci/bundle.js');
+    resources = checkConfigPart('resources', await readJsonFlag('--resources', f.resources), '--resources') ?? {};
   }
   const n = (flag: string, v?: string) => {
     if (v === undefined) return undefined;
@@ -62,10 +52,4 @@ async function resourcesOf(f: UpdateFlags): Promise<Resources> {
   const pids = n('--pids-limit', f.pidsLimit);
   if (pids !== undefined) resources.pids = { limit: pids };
   return resources;
-}
-
-async function readStdin(): Promise<string> {
-  let text = '';
-  for await (const chunk of process.stdin) text += String(chunk);
-  return text;
 }
