@@ -3,6 +3,7 @@
 import { rm } from 'node:fs/promises';
 import { VmrunError } from '../errors.js';
 import type { ContainerRecord } from '../generated/container-record.js';
+import type { ControlRequest } from '../generated/control.js';
 import { isAlive } from '../host/process.js';
 import { controlRequest } from '../monitor/control.js';
 import { layoutOf } from '../vm/layout.js';
@@ -13,28 +14,36 @@ import { removeCgroup } from '../host/cgroups.js';
 import { separateInterfacesIn } from '../host/network.js';
 import { statusOf } from './state.js';
 
+/** A request to the container's monitor, through its control socket. */
+export function askMonitor(record: ContainerRecord, request: ControlRequest): Promise<Record<string, unknown> | undefined> {
+  return controlRequest(layoutOf(record.vmDir).controlSocket, request);
+}
+
+/** The record of a container whose monitor can act on it, or runc's `container not running`. */
+export async function liveRecord(ctx: RuntimeContext, id: string): Promise<ContainerRecord> {
+  const record = await ctx.store.load(id);
+  const status = statusOf(record);
+  if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', 'container not running');
+  return record;
+}
+
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
   await ctx.store.locked(id, async () => {
     const record = await ctx.store.load(id);
     const status = statusOf(record);
     if (status === 'stopped') throw new VmrunError('InvalidState', 'cannot start a container that has stopped');
     if (status !== 'created') throw new VmrunError('InvalidState', `cannot start a container in the ${status} state`);
-    await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'start' });
+    await askMonitor(record, { op: 'start' });
   });
 }
 
 export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
-  const record = await ctx.store.load(id);
-  const status = statusOf(record);
-  if (status === 'stopped' || status === 'creating') {
-    throw new VmrunError('InvalidState', 'container not running');
-  }
-  await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'kill', signal, all });
+  await askMonitor(await liveRecord(ctx, id), { op: 'kill', signal, all });
 }
 
 /** The container's init's terminal is now this size (`vmrun run` with its own terminal). */
 export async function resizeTerminal(ctx: RuntimeContext, id: string, rows: number, cols: number): Promise<void> {
-  await controlRequest(layoutOf((await ctx.store.load(id)).vmDir).controlSocket, { op: 'resize', rows, cols });
+  await askMonitor(await ctx.store.load(id), { op: 'resize', rows, cols });
 }
 
 export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
@@ -80,25 +89,18 @@ export interface GuestProcess {
 export async function listProcesses(ctx: RuntimeContext, id: string): Promise<GuestProcess[]> {
   const record = await ctx.store.load(id);
   if (statusOf(record) === 'stopped') return [];
-  const result = await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'ps' });
+  const result = await askMonitor(record, { op: 'ps' });
   return (result?.processes ?? []) as GuestProcess[];
 }
 
 /** Freezes (pause) or thaws (resume) the container's whole VM. */
 export async function freeze(ctx: RuntimeContext, id: string, op: 'pause' | 'resume'): Promise<void> {
-  await ctx.store.locked(id, async () => {
-    const record = await ctx.store.load(id);
-    const status = statusOf(record);
-    if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', 'container not running');
-    await controlRequest(layoutOf(record.vmDir).controlSocket, { op });
-  });
+  await ctx.store.locked(id, async () => askMonitor(await liveRecord(ctx, id), { op }));
 }
 
 /** One event of `vmrun events`, in runc's shape: {"type":"stats","id":…,"data":{cpu, memory, pids}}. */
 export async function statsEvent(ctx: RuntimeContext, id: string): Promise<object> {
-  const record = await ctx.store.load(id);
-  if (statusOf(record) === 'stopped') throw new VmrunError('InvalidState', 'container not running');
-  const s = (await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'stats' })) as {
+  const s = (await askMonitor(await liveRecord(ctx, id), { op: 'stats' })) as {
     cpuNs: number; memoryBytes: number; memoryLimitBytes: number; pids: number; pidsLimit?: number;
   };
   return {

@@ -4,13 +4,11 @@
 import { VmrunError } from '../errors.js';
 import type { Resources } from '../generated/config.js';
 import { hostLimits } from '../host/limits.js';
-import { controlRequest } from '../monitor/control.js';
 import { loadBundle } from '../oci/bundle.js';
 import { cgroupFiles } from '../oci/guest-plan.js';
-import { layoutOf } from '../vm/layout.js';
 import { guestSize } from '../vm/sizing.js';
 import type { RuntimeContext } from './context.js';
-import { statusOf } from './state.js';
+import { askMonitor, liveRecord } from './lifecycle.js';
 
 /** The fields the guest applies; every other one is refused by name. */
 const APPLIED: Record<string, string[]> = {
@@ -20,9 +18,7 @@ const APPLIED: Record<string, string[]> = {
 };
 
 export async function updateContainer(ctx: RuntimeContext, id: string, resources: Resources): Promise<void> {
-  const record = await ctx.store.load(id);
-  const status = statusOf(record);
-  if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', 'container not running');
+  const record = await liveRecord(ctx, id);
   const refused = Object.entries(resources).flatMap(([kind, value]) => {
     if (value === undefined || value === null) return [];
     const allowed = APPLIED[kind];
@@ -41,5 +37,5 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
   }
   const files = cgroupFiles(resources);
   if (Object.keys(files).length === 0) return;
-  await controlRequest(layoutOf(record.vmDir).controlSocket, { op: 'update', cgroup: files });
+  await askMonitor(record, { op: 'update', cgroup: files });
 }
