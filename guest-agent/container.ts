@@ -70,12 +70,7 @@ export class ContainerProcess {
       stdout: stdio.stdout !== undefined,
       stderr: stdio.stderr !== undefined,
     });
-    // The status fd first: vmrun-exec reports there whatever fails after it, a mount included.
-    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), '--', ...spec.args];
-    const child = spawn(VMRUN_EXEC, args, {
-      stdio: [...fifos.child, 'pipe', 'pipe'],
-      env: envOf(spec),
-    });
+    const child = spawnVmrunExec(root, spec, setup, fifos.child);
     fifos.closeChildEnds();
     if (fifos.stdin && stdio.stdin !== undefined) void relayStream(channel.readableStream(stdio.stdin), fifos.stdin);
     const outputs = (['stdout', 'stderr'] as const).map((s) => {
@@ -96,10 +91,7 @@ export class ContainerProcess {
    */
   private static async withTerminal(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[], containerDevpts: boolean): Promise<ContainerProcess> {
     const guest = containerDevpts ? undefined : openGuestTerminal(spec.consoleSize);
-    const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), ...(guest?.flags ?? []), '--', ...spec.args];
-    const fds: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'];
-    if (guest) fds[PTY_FD] = guest.terminal.master;
-    const child = spawn(VMRUN_EXEC, args, { stdio: fds, env: envOf(spec) });
+    const child = spawnVmrunExec(root, spec, setup, ['ignore', 'ignore', 'ignore'], guest && { flags: guest.flags, fd: guest.terminal.master });
     let attachOutput!: (done: Promise<unknown>) => void;
     const outputDone = new Promise((resolve) => (attachOutput = (done) => void done.then(resolve, resolve)));
     const proc = new ContainerProcess(child, outputDone, name === 'init');
@@ -165,8 +157,17 @@ export class ContainerProcess {
   }
 }
 
-function envOf(spec: ProcessPlan): Record<string, string> {
-  return Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+/**
+ * vmrun-exec for `spec` in `root`, waiting for its start: fds 0-2 as given, 3 its status fd, 4
+ * its start fd, and a guest pty master at PTY_FD. The status fd comes first among the flags:
+ * vmrun-exec reports there whatever fails after it, a mount included.
+ */
+function spawnVmrunExec(root: string, spec: ProcessPlan, setup: string[], stdio: (number | 'ignore')[], pty?: { flags: string[]; fd: number }): ChildProcess {
+  const args = ['--status-fd', '3', '--start-fd', '4', ...setup, '--root', root, ...processFlags(spec), ...(pty?.flags ?? []), '--', ...spec.args];
+  const fds: (number | 'ignore' | 'pipe')[] = [...stdio, 'pipe', 'pipe'];
+  if (pty) fds[PTY_FD] = pty.fd;
+  const env = Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  return spawn(VMRUN_EXEC, args, { stdio: fds, env });
 }
 
 async function* lines(stream: Readable): AsyncGenerator<string> {
