@@ -7,11 +7,10 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import { ReadStream } from 'node:tty';
 import { AgentChannel } from '../agent/channel.js';
-import { relayStream } from '../agent/streams.js';
 import { VmrunError } from '../errors.js';
-import type { Event, ExitEvent, ProcessPlan, Stdio } from '../generated/agent-protocol.js';
+import type { Event, ExitEvent, ProcessPlan } from '../generated/agent-protocol.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
-import { flushed, inputFrom, outputTo, watchTerminalSize } from '../host/stdio.js';
+import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 
 export interface RelayArgs {
   /** The container's monitor's exec socket. */
@@ -33,17 +32,8 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
   const channel = new AgentChannel(socket);
   channel.on('error', () => undefined); // seen as 'close'
   await channel.hello('vmrun-exec');
-  const terminal = !!args.spec.terminal;
-  const stdio: Stdio = terminal ? { stdin: 1, stdout: 2, terminal } : { stdin: 1, stdout: 2, stderr: 3 };
-
-  const input = inputFrom(0);
+  const { stdio, input, output, terminalOut } = joinStdio(channel, !!args.spec.terminal);
   if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(true);
-  void relayStream(input, channel.writableStream(1));
-  const outputs = (terminal ? [[1, 2]] : [[1, 2], [2, 3]]).map(([fd, stream]) => {
-    const to = outputTo(fd!);
-    if (terminal) watchTerminalSize(to, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));
-    return relayStream(channel.readableStream(stream!), to, { end: false }).then(() => flushed(to));
-  });
   const exit = new Promise<ExitEvent | undefined>((resolve) => {
     channel.on('message', (m: Event) => m.event === 'exit' && resolve(m));
     channel.once('close', () => resolve(undefined));
@@ -53,9 +43,11 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
   try {
     const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio })) as { pid: number };
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    // From now on the process exists to take its terminal's size.
+    if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));
     started(result.pid);
     const ended = await exit;
-    if (ended) await Promise.all(outputs);
+    if (ended) await output;
     return ended ? ended.status : 255; // without an exit, the monitor went away: the container stopped
   } finally {
     // Nothing of the relay may keep a foreground `vmrun exec` alive after its process.

@@ -7,6 +7,9 @@ import { createReadStream, createWriteStream, fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { isatty, ReadStream, WriteStream } from 'node:tty';
+import type { AgentChannel } from '../agent/channel.js';
+import { relayStream } from '../agent/streams.js';
+import type { Stdio } from '../generated/agent-protocol.js';
 
 const isStream = (fd: number) => {
   const s = fstatSync(fd);
@@ -35,6 +38,38 @@ export function outputTo(fd: number): Writable {
 /** Resolves once everything written to `w` so far has been handed to the kernel. */
 export function flushed(w: Writable): Promise<void> {
   return new Promise((resolve) => (w.destroyed ? resolve() : w.write('', () => resolve())));
+}
+
+export interface JoinedStdio {
+  /** The streams, as a create or exec request names them. */
+  stdio: Stdio;
+  input: Readable;
+  /** Resolves once the process's output is all out of this process's fds 1 and 2. */
+  output: Promise<void>;
+  /** The terminal fd 1 is, when the process has one. */
+  terminalOut?: Writable;
+}
+
+/**
+ * This process's fds 0-2 joined to a process's stdio on `channel`: streams 1, 2 and 3 for
+ * stdin, stdout and stderr, or with a terminal, whose line discipline is in the guest, stdin
+ * and one output.
+ */
+export function joinStdio(channel: AgentChannel, terminal: boolean): JoinedStdio {
+  const input = inputFrom(0);
+  void relayStream(input, channel.writableStream(1));
+  let terminalOut: Writable | undefined;
+  const outputs = (terminal ? [[1, 2]] : [[1, 2], [2, 3]]).map(([fd, stream]) => {
+    const to = outputTo(fd!);
+    if (terminal) terminalOut = to;
+    return relayStream(channel.readableStream(stream!), to, { end: false }).then(() => flushed(to));
+  });
+  return {
+    stdio: terminal ? { stdin: 1, stdout: 2, terminal } : { stdin: 1, stdout: 2, stderr: 3 },
+    input,
+    output: Promise.all(outputs).then(() => undefined),
+    terminalOut,
+  };
 }
 
 /**

@@ -7,12 +7,10 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
-import { relayStream } from '../agent/streams.js';
 import { VmrunError } from '../errors.js';
-import type { Event, Stdio } from '../generated/agent-protocol.js';
+import type { Event } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
@@ -34,7 +32,7 @@ import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-x
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
-import { flushed, inputFrom, outputTo, watchTerminalSize } from '../host/stdio.js';
+import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
@@ -58,10 +56,6 @@ const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> =
 
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
-const STDIN = 1;
-const STDOUT = 2;
-const STDERR = 3;
-
 
 /**
  * The VM's network cards. Tap names are unique in the namespace, which other containers may
@@ -82,10 +76,8 @@ export class Monitor {
   private carried?: string[];
   private control?: Server;
   private execs?: ExecSessions;
-  private namespaces?: RuntimeNamespaces;
-  /** The host terminal the init's output goes to, if it has one. */
-  private terminalOut?: Writable;
-  private outputs: Promise<void>[] = [];
+  /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
+  private output: Promise<void> = Promise.resolve();
   private stopping?: Promise<number>;
   readonly done: Promise<number>;
   private finish!: (status: number) => void;
@@ -95,6 +87,8 @@ export class Monitor {
     private record: ContainerRecord,
     private readonly layout: VmLayout,
     private readonly driver: EmbeddedDriver,
+    /** Where hooks run: vmrun's own namespaces. */
+    private readonly namespaces: RuntimeNamespaces,
     /** The VM's network card, if it has one. */
     private readonly nic?: Nic,
     /** The named network namespace the monitor lives in, if config.json names one. */
@@ -130,8 +124,7 @@ export class Monitor {
 
     const namespaces = await runtimeNamespaces(o.cacheDir);
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, nic, networkNamespace(bundle.spec)?.path);
-    monitor.namespaces = namespaces;
+    const monitor = new Monitor(o, record, layout, driver, namespaces, nic, networkNamespace(bundle.spec)?.path);
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
@@ -150,10 +143,11 @@ export class Monitor {
       const hooksDone = monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating'));
       const [channel] = await Promise.all([monitor.connectAgent(), hooksDone]);
       const tHello = Date.now();
-      const stdio = monitor.relayStdio(channel, !!plan.process.terminal);
+      const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
+      monitor.output = output;
       const result = (await channel.request({ op: 'create', plan, stdio })) as { boot?: unknown } | undefined;
       // Its size from now on; until now, config.json's consoleSize held.
-      if (monitor.terminalOut) watchTerminalSize(monitor.terminalOut, (rows, cols) => void monitor.resize(rows, cols));
+      if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
       await monitor.runHooks('createContainer', 'creating');
       monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
@@ -207,21 +201,6 @@ export class Monitor {
 
   private bootFailed(why: string): VmrunError {
     return new VmrunError('InvalidState', `the container's VM did not start: ${why}; its console is in ${this.layout.consoleLog}`);
-  }
-
-  /**
-   * The monitor's fds 0-2 joined to the init's streams. With a terminal, the guest's pty
-   * carries stdin and one output, and the host terminal's size follows it there.
-   */
-  private relayStdio(channel: AgentChannel, terminal: boolean): Stdio {
-    void relayStream(inputFrom(0), channel.writableStream(STDIN));
-    const outputs = terminal ? ([[1, STDOUT]] as const) : ([[1, STDOUT], [2, STDERR]] as const);
-    for (const [fd, stream] of outputs) {
-      const to = outputTo(fd);
-      this.outputs.push(relayStream(channel.readableStream(stream), to, { end: false }).then(() => flushed(to)));
-      if (terminal) this.terminalOut = to;
-    }
-    return terminal ? { stdin: STDIN, stdout: STDOUT, terminal } : { stdin: STDIN, stdout: STDOUT, stderr: STDERR };
   }
 
   private async resize(rows: number, cols: number): Promise<void> {
@@ -320,7 +299,7 @@ export class Monitor {
   private stop(status: number, why: string, { waitForOutput = true } = {}): Promise<number> {
     this.stopping ??= (async () => {
       this.o.log.info({ status }, `stopping: ${why}`);
-      if (waitForOutput) await Promise.all(this.outputs);
+      if (waitForOutput) await this.output;
       await this.update({ phase: 'stopped', exitStatus: status });
       await this.teardown();
       this.finish(status);
