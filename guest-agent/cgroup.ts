@@ -14,9 +14,10 @@ export function updateCgroup(files: Record<string, string>): void {
     // guest's own mount of it is writable again, which leaves the container's mount read-only.
     const mount = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '' : 'mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup && ';
     execFileSync('/bin/busybox', ['sh', '-c', `${mount}mount -o remount,rw /sys/fs/cgroup`]);
-    writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', '+cpu +memory +pids');
     mkdirSync(CONTAINER_CGROUP);
   }
+  // A cgroup made only for a device filter has no controllers yet.
+  writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', '+cpu +memory +pids');
   for (const [file, value] of Object.entries(files)) {
     try {
       writeFileSync(join(CONTAINER_CGROUP, file), value);

@@ -10,7 +10,7 @@ import type { ProcessPlan, Stdio } from '../src/generated/agent-protocol.js';
 import { relayStream } from '../src/agent/streams.js';
 import { makeStdioFifos } from './fifos.js';
 import { processFlags } from './process-flags.js';
-import { signalAll } from './processes.js';
+import { holders, signalAll } from './processes.js';
 import { openContainerTerminal, openGuestTerminal, pipeOutput, PTY_FD, resize, type Terminal } from './terminal.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
@@ -32,6 +32,8 @@ export class ContainerProcess {
   readonly exited: Promise<Exit>;
 
   private terminal?: Terminal;
+  /** The container's process, when vmrun-exec holds it in namespaces of its own. */
+  private heldPid?: number;
   /** What the start fd gets: any byte, or which pty of the container's devpts to take. */
   private startMessage = 'x';
 
@@ -43,6 +45,7 @@ export class ContainerProcess {
     this.statusLines = lines(child.stdio[3] as Readable);
     this.exited = (async () => {
       const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      holders.delete(child.pid!);
       // As in a PID namespace whose init has died: the rest of the container dies with it,
       // and with them the last holders of its stdout and stderr.
       if (isInit) signalAll(constants.signals.SIGKILL);
@@ -52,8 +55,19 @@ export class ContainerProcess {
     })();
   }
 
+  /** The pid the agent signals: vmrun-exec, or its holder, which passes signals on. */
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** The guest pid of the process that runs the container's program. */
+  get containerPid(): number {
+    return this.heldPid ?? this.child.pid!;
+  }
+
+  /** The process's root as the guest reaches it, through whatever mount namespace it has. */
+  get root(): string {
+    return `/proc/${this.containerPid}/root`;
   }
 
   /**
@@ -99,7 +113,7 @@ export class ContainerProcess {
       await ContainerProcess.ready(proc);
       let terminal = guest?.terminal;
       if (!terminal) {
-        const opened = await openContainerTerminal(root, spec.user.uid, spec.consoleSize, VMRUN_EXEC);
+        const opened = await openContainerTerminal(proc.root, spec.user.uid, spec.consoleSize, VMRUN_EXEC);
         terminal = opened.terminal;
         proc.startMessage = `pty ${opened.number}\n`;
       }
@@ -150,10 +164,16 @@ export class ContainerProcess {
     }
   }
 
-  /** vmrun-exec's next report: "ok", what failed, or undefined at EOF. */
+  /** vmrun-exec's next report: "ok", what failed, or undefined at EOF; "pid N" names a held process. */
   private async nextStatus(): Promise<string | undefined> {
-    const line = await this.statusLines.next();
-    return line.done ? undefined : line.value.replace(/^error /, '');
+    for (;;) {
+      const line = await this.statusLines.next();
+      if (line.done) return undefined;
+      const held = /^pid (\d+)$/.exec(line.value);
+      if (!held) return line.value.replace(/^error /, '');
+      this.heldPid = Number(held[1]);
+      holders.add(this.child.pid!);
+    }
   }
 }
 

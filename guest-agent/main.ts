@@ -9,7 +9,7 @@ import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
 import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
-import { CONTAINER_CGROUP, cgroupFlags } from './process-flags.js';
+import { CONTAINER_CGROUP, cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
 import { updateCgroup } from './cgroup.js';
@@ -62,14 +62,18 @@ class Agent {
         if (this.container) throw new Error('the container exists already');
         const { plan, stdio } = r;
         const received = now();
-        const setup = [...cgroupFlags(plan), ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
+        const namespaces = namespaceFlags(plan);
+        const setup = [...cgroupFlags(plan), ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
+        // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
-        for (const [key, value] of Object.entries(plan.sysctl ?? {})) setSysctl(key, value);
+        for (const [key, value] of namespaces.guestSysctls) setSysctl(key, value);
         const devpts = plan.mounts.some((m) => m.type === 'devpts' && m.destination.replace(/\/+$/, '') === '/dev/pts');
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup, devpts);
         this.container = container;
-        if (plan.cgroup && Object.keys(plan.cgroup).length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
+        // Execs go where the init is: its cgroup, then its namespaces.
+        if (cgroupFlags(plan).length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
+        if (namespaces.flags.length > 0) this.joinFlags.push('--join', String(container.containerPid));
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
         return { pid: container.pid, boot: { ...boot, received, created: now() } };
       }
@@ -79,7 +83,7 @@ class Agent {
       case 'exec': {
         if (r.process === 'init' || this.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
         this.need();
-        const devpts = existsSync(containerPtmx(CONTAINER_ROOT));
+        const devpts = existsSync(containerPtmx(this.need().root));
         const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, this.joinFlags, devpts);
         // Its exit is reported only if it ran: a failed exec is the request's error.
         await proc.start();
@@ -106,7 +110,7 @@ class Agent {
       case 'update':
         updateCgroup(r.cgroup);
         // Later execs join it too.
-        this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
+        if (!this.joinFlags.includes('--cgroup')) this.joinFlags.unshift('--cgroup', CONTAINER_CGROUP);
         return undefined;
       case 'network':
         await configureNetwork(r.interfaces, r.routes);

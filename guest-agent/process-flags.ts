@@ -45,6 +45,28 @@ export const CONTAINER_CGROUP = '/sys/fs/cgroup/container';
  */
 export function cgroupFlags(plan: GuestPlan): string[] {
   const flags = Object.entries(plan.cgroup ?? {}).flatMap(([file, value]) => ['--cgroup-set', `${file}=${value}`]);
+  for (const r of plan.deviceRules ?? []) {
+    flags.push('--device-rule', [r.allow ? 1 : 0, r.type, r.major ?? '*', r.minor ?? '*', r.access].join(':'));
+  }
   if (flags.length === 0) return [];
   return [...flags, '--cgroup', CONTAINER_CGROUP]; // the values first: --cgroup acts at once
+}
+
+/** The sysctls that belong to an IPC namespace: written from inside the container's own. */
+const IPC_SYSCTL = /^(kernel\.(shm|msg|sem)|fs\.mqueue\.)/;
+
+/**
+ * vmrun-exec's flags that clone the container's process into its namespaces (after its cgroup,
+ * so that its cgroup namespace is rooted there), with the user namespace's maps and the IPC
+ * namespace's sysctls; and the sysctls left for the agent to write in the guest's own.
+ */
+export function namespaceFlags(plan: GuestPlan): { flags: string[]; guestSysctls: [string, string][] } {
+  const namespaces = plan.namespaces ?? [];
+  const sysctls = Object.entries(plan.sysctl ?? {});
+  const own = namespaces.includes('ipc') ? sysctls.filter(([key]) => IPC_SYSCTL.test(key)) : [];
+  if (namespaces.length === 0) return { flags: [], guestSysctls: sysctls };
+  const maps = (flag: string, list: GuestPlan['uidMappings']) => (list ?? []).flatMap((m) => [flag, `${m.containerID}:${m.hostID}:${m.size}`]);
+  const flags = [...maps('--uid-map', plan.uidMappings), ...maps('--gid-map', plan.gidMappings), '--namespaces', namespaces.join(',')];
+  for (const [key, value] of own) flags.push('--sysctl', `${key}=${value}`);
+  return { flags, guestSysctls: sysctls.filter((s) => !own.includes(s)) };
 }

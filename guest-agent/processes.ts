@@ -1,4 +1,4 @@
-// The guest's processes that belong to the container: every one but the agent and the kernel's.
+// The guest's processes that belong to the container: every one but the agent's, the holders and the kernel's.
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface GuestProcess {
@@ -9,12 +9,18 @@ export interface GuestProcess {
   cmd: string;
 }
 
+/**
+ * The vmrun-exec processes that hold a container process in namespaces of its own: guest
+ * processes, not the container's (guest-agent/namespaces.c).
+ */
+export const holders = new Set<number>();
+
 export function containerProcesses(): GuestProcess[] {
   const found: GuestProcess[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     // 1 is the guest's init.sh, which waits for the agent.
-    if (!Number.isInteger(pid) || pid === 1 || pid === process.pid) continue;
+    if (!Number.isInteger(pid) || pid === 1 || pid === process.pid || holders.has(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);

@@ -6,7 +6,9 @@
  * in place, which is why this small piece is C; doing it all here rather than with busybox saves
  * a process start (0.1 s under TCG) per step.
  *
- *   vmrun-exec --status-fd N --start-fd N [--cgroup-set FILE=VALUE]... [--cgroup DIR]
+ *   vmrun-exec --status-fd N --start-fd N [--cgroup-set FILE=VALUE]... [--device-rule RULE]...
+ *              [--cgroup DIR] [--uid-map C:H:N]... [--gid-map C:H:N]... [--namespaces LIST]
+ *              [--join PID] [--sysctl KEY=VALUE]...
  *              [--mount TYPE SOURCE TARGET OPTIONS]... [--devices DIR]
  *              [--readonly-root] --root DIR [--device PATH:TYPE:MAJOR:MINOR:MODE:UID:GID]...
  *              [--readonly-path PATH]... [--mask PATH]... [--oom-score-adj N]
@@ -21,7 +23,13 @@
  * message: /dev/pts/N inside the root, a pty of the container's own devpts that the agent
  * opened and unlocked (the usual way). --pty-fd N: the peer of the pty master on fd N, which
  * the agent opened in the guest's devpts when the container mounts none; --winsize sizes it.
- * --cgroup joins (and makes) the guest's cgroup DIR with the --cgroup-set values before it.
+ * --cgroup joins (and makes) the guest's cgroup DIR with the --cgroup-set values before it, and
+ * attaches the --device-rule filter to it (device-filter.c). --namespaces clones the container's
+ * process into new namespaces (pid, ipc, uts, mount, cgroup, user, with the id maps), --join
+ * enters those of a running process (namespaces.c): either way this process stays behind as
+ * the holder. With a mount namespace, the root is moved over / and entered (runc's way on a
+ * ramfs root, where pivot_root fails), leaving the guest's files unreachable beneath it.
+ * --sysctl writes a value that belongs to the container's IPC namespace.
  * Mounts happen in order, before the root is entered; OPTIONS are mount(8)'s, comma-separated,
  * as in config.json. --devices fills a /dev tmpfs with the devices and links runc puts there.
  * Paths of --device, --readonly-path and --mask are inside the root. Limits are numbers or
@@ -44,6 +52,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <pwd.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -51,10 +61,11 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include "vmrun-exec.h"
 
-static int status_fd = -1;
+int status_fd = -1;
 
-static void fail(const char *fmt, ...) {
+void fail(const char *fmt, ...) {
   char msg[PATH_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
@@ -149,12 +160,28 @@ static void mount_one(const char *type, const char *source, const char *target, 
   } else {
     mkdir_p(target);
   }
-  if (mount(source, target, type, flags, data) < 0) fail("mount %s on %s: %s", type, target, strerror(errno));
+  if (mount(source, target, type, flags, data) < 0) {
+    /* A sysfs belongs to a network namespace, and the guest's is not the user namespace's:
+       runc binds the sysfs it has instead. */
+    if (!(in_user_namespace && errno == EPERM && !strcmp(type, "sysfs"))) fail("mount %s on %s: %s", type, target, strerror(errno));
+    if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind /sys on %s: %s", target, strerror(errno));
+    flags |= MS_BIND;
+  }
   if (keep_mode && chmod(target, before.st_mode & 07777) < 0) fail("chmod %s: %s", target, strerror(errno));
   /* A bind mount takes its other flags (read-only among them) only on a remount. */
   unsigned long rest = flags & ~(MS_BIND | MS_REC);
   if ((flags & MS_BIND) && rest && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | rest, NULL) < 0)
     fail("remount %s: %s", target, strerror(errno));
+}
+
+/* In a user namespace, which cannot make device nodes: the guest's node bound on a file, as runc does. */
+static void bind_guest_device(const char *name, const char *path) {
+  char guest[64];
+  snprintf(guest, sizeof guest, "/dev/%s", name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) fail("create %s: %s", path, strerror(errno));
+  close(fd);
+  if (mount(guest, path, NULL, MS_BIND, NULL) < 0) fail("bind %s on %s: %s", guest, path, strerror(errno));
 }
 
 /* The devices and links runc creates in a container's /dev. */
@@ -170,6 +197,10 @@ static void make_devices(const char *dev) {
   mode_t old = umask(0);
   for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dev, devices[i].name);
+    if (in_user_namespace) {
+      bind_guest_device(devices[i].name, path);
+      continue;
+    }
     if (mknod(path, S_IFCHR | 0666, makedev(devices[i].maj, devices[i].min)) < 0 && errno != EEXIST)
       fail("mknod %s: %s", path, strerror(errno));
   }
@@ -206,7 +237,8 @@ static void make_device(const char *spec) {
   mkdir_parent(path);
   unlink(path);
   mode_t old = umask(0);
-  if (mknod(path, kind | (mode & 07777), makedev(maj, min)) < 0) fail("mknod %s: %s", path, strerror(errno));
+  if (mknod(path, kind | (mode & 07777), makedev(maj, min)) < 0)
+    fail("mknod %s: %s%s", path, strerror(errno), in_user_namespace ? " (a user namespace cannot make device nodes)" : "");
   umask(old);
   if (chown(path, uid, gid) < 0) fail("chown %s: %s", path, strerror(errno));
 }
@@ -365,11 +397,12 @@ static void take_terminal(int master, const char *size) {
 
 /* The container's cgroup in the guest's cgroup2 hierarchy (mounted here the first time), its
    limits written, and this process moved in, so that the program and all its children count. */
-static void join_cgroup(const char *dir, const char **sets, size_t n) {
+static void join_cgroup(const char *dir, const char **sets, size_t n, const char **rules, size_t n_rules) {
   const char *top = "/sys/fs/cgroup";
   if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0 && mount("cgroup2", top, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     fail("mount cgroup2 on %s: %s", top, strerror(errno));
-  write_file("/sys/fs/cgroup/cgroup.subtree_control", "+cpu +memory +pids");
+  /* Controllers only for limits: a device filter needs none, and enabling them costs time. */
+  if (n > 0) write_file("/sys/fs/cgroup/cgroup.subtree_control", "+cpu +memory +pids");
   if (mkdir(dir, 0755) < 0 && errno != EEXIST) fail("mkdir %s: %s", dir, strerror(errno));
   char path[PATH_MAX];
   for (size_t i = 0; i < n; i++) {
@@ -378,15 +411,44 @@ static void join_cgroup(const char *dir, const char **sets, size_t n) {
     snprintf(path, sizeof path, "%s/%.*s", dir, (int)(eq - sets[i]), sets[i]);
     write_file(path, eq + 1);
   }
+  if (n_rules > 0) attach_device_filter(dir, rules, n_rules);
   snprintf(path, sizeof path, "%s/cgroup.procs", dir);
   write_file(path, "0");
+}
+
+/* A sysctl of the container's IPC namespace, written from inside it. */
+static void write_sysctl(const char *spec) {
+  const char *eq = strchr(spec, '=');
+  char path[PATH_MAX] = "/proc/sys/";
+  size_t len = strlen(path);
+  if (!eq || eq == spec || (size_t)(eq - spec) + len >= sizeof path) fail("--sysctl: not KEY=VALUE: %s", spec);
+  for (const char *c = spec; c < eq; c++) {
+    if (*c == '/' ) fail("--sysctl: not a sysctl name: %s", spec);
+    path[len++] = *c == '.' ? '/' : *c;
+  }
+  path[len] = 0;
+  write_file(path, eq + 1);
+}
+
+/* runc's way into a root on a ramfs (--no-pivot): the root, bound anew (a mount of this
+   namespace's own, which may move), moved over / and entered. What was there stays beneath. */
+static void enter_root_moved(const char *root, int readonly) {
+  if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s: %s", root, strerror(errno));
+  if (readonly && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+    fail("remount %s read-only: %s", root, strerror(errno));
+  if (chdir(root) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0) fail("move %s over /: %s", root, strerror(errno));
+  if (chroot(".") < 0 || chdir("/") < 0) fail("chroot %s: %s", root, strerror(errno));
 }
 
 int main(int argc, char **argv) {
   int start_fd = -1;
   const char *root = NULL, *cwd = "/", *groups = NULL, *caps_spec = NULL, *oom_score_adj = NULL;
   const char *devices[MAX_LIST], *readonly_paths[MAX_LIST], *masks[MAX_LIST], *rlimits[MAX_LIST], *cgroup_sets[MAX_LIST];
-  size_t n_devices = 0, n_readonly = 0, n_masks = 0, n_rlimits = 0, n_cgroup_sets = 0;
+  const char *device_rules[MAX_LIST];
+  size_t n_devices = 0, n_readonly = 0, n_masks = 0, n_rlimits = 0, n_cgroup_sets = 0, n_device_rules = 0;
+  static struct ns_request ns;
+  /* a mount namespace of the container's made, or one joined; a holder waits for us */
+  int own_mounts = 0, joined_mounts = 0, held = 0;
   long uid = -1, gid = -1, mask = 022;
   int readonly_root = 0, no_new_privileges = 0;
   int i = 1;
@@ -403,6 +465,12 @@ int main(int argc, char **argv) {
   }
   const char *winsize = NULL;
 #define PUSH(list, n, v) do { if (n >= MAX_LIST) fail("too many %s", flag); list[n++] = v; } while (0)
+  /* The guest's, done before any namespace: the loopback of the guest's network (the
+     container's too), and an OOM score, which only a process outside a user namespace may lower. */
+  loopback_up();
+  for (int j = 1; j + 1 < argc && strcmp(argv[j], "--"); j++)
+    if (!strcmp(argv[j], "--oom-score-adj")) oom_score_adj = argv[j + 1];
+  if (oom_score_adj) write_file("/proc/self/oom_score_adj", oom_score_adj);
   /* The flags are handled in order: the status fd first, then each mount as it comes. */
   for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
     if (!strcmp(argv[i], "--readonly-root") || !strcmp(argv[i], "--no-new-privileges")) {
@@ -434,7 +502,21 @@ int main(int argc, char **argv) {
     else if (!strcmp(flag, "--readonly-path")) PUSH(readonly_paths, n_readonly, value);
     else if (!strcmp(flag, "--mask")) PUSH(masks, n_masks, value);
     else if (!strcmp(flag, "--rlimit")) PUSH(rlimits, n_rlimits, value);
-    else if (!strcmp(flag, "--cgroup")) join_cgroup(value, cgroup_sets, n_cgroup_sets);
+    else if (!strcmp(flag, "--cgroup")) join_cgroup(value, cgroup_sets, n_cgroup_sets, device_rules, n_device_rules);
+    else if (!strcmp(flag, "--device-rule")) PUSH(device_rules, n_device_rules, value);
+    else if (!strcmp(flag, "--uid-map")) { if (ns.n_uid_maps >= MAX_ID_MAPS) fail("too many %s", flag); ns.uid_maps[ns.n_uid_maps++] = value; }
+    else if (!strcmp(flag, "--gid-map")) { if (ns.n_gid_maps >= MAX_ID_MAPS) fail("too many %s", flag); ns.gid_maps[ns.n_gid_maps++] = value; }
+    else if (!strcmp(flag, "--namespaces")) {
+      ns.flags = namespace_flags(value);
+      own_mounts = (ns.flags & CLONE_NEWNS) != 0;
+      new_namespaces(&ns);
+      held = 1;
+    }
+    else if (!strcmp(flag, "--join")) {
+      joined_mounts = join_namespaces(value); /* that namespace's root is the container's */
+      held = 1;
+    }
+    else if (!strcmp(flag, "--sysctl")) write_sysctl(value);
     else if (!strcmp(flag, "--cgroup-set")) PUSH(cgroup_sets, n_cgroup_sets, value);
     else if (!strcmp(flag, "--winsize")) winsize = value;
     else if (!strcmp(flag, "--pty-fd")) take_terminal((int)number(flag, value), winsize);
@@ -446,8 +528,6 @@ int main(int argc, char **argv) {
   if (caps_spec) caps = parse_caps(caps_spec);
   /* The guest's /proc, before the root changes: the container may not mount one. */
   int last_cap = read_number_file("/proc/sys/kernel/cap_last_cap", 40);
-  loopback_up();
-  if (oom_score_adj) write_file("/proc/self/oom_score_adj", oom_score_adj);
   /* runc makes a missing working directory, as root, before the root may turn read-only. */
   if (root) {
     char path[PATH_MAX];
@@ -455,10 +535,15 @@ int main(int argc, char **argv) {
     if (snprintf(path, sizeof path, "%s%s", root, cwd) >= (int)sizeof path) fail("cwd too long: %s", cwd);
     if (stat(path, &st) < 0 && errno == ENOENT) mkdir_p(path);
   }
-  if (readonly_root && root && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-    fail("remount %s read-only: %s", root, strerror(errno));
-
-  if (root && (chroot(root) < 0 || chdir("/") < 0)) fail("chroot %s: %s", root, strerror(errno));
+  if (joined_mounts) root = NULL;
+  if (root && own_mounts) {
+    enter_root_moved(root, readonly_root);
+  } else {
+    if (readonly_root && root && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+      fail("remount %s read-only: %s", root, strerror(errno));
+    if (root && (chroot(root) < 0 || chdir("/") < 0)) fail("chroot %s: %s", root, strerror(errno));
+    if (!root && chdir("/") < 0) fail("chdir /: %s", strerror(errno));
+  }
   for (size_t d = 0; d < n_devices; d++) make_device(devices[d]);
   for (size_t p = 0; p < n_readonly; p++) readonly_path(readonly_paths[p]);
   for (size_t p = 0; p < n_masks; p++) mask_path(masks[p]);
@@ -478,6 +563,8 @@ int main(int argc, char **argv) {
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail("keep capabilities: %s", strerror(errno));
     apply_caps(&caps, last_cap);
   }
+  /* A change of ids clears the death signal; the holder's death must still be the process's. */
+  if (held && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
   umask((mode_t)mask);
 
   char found[PATH_MAX];

@@ -89,6 +89,16 @@ export interface GuestPlan {
   cgroup?: {
     [k: string]: string;
   };
+  /**
+   * The namespaces the container gets of its own in the guest (config.json's entries without a path, but network); any other is the guest's.
+   */
+  namespaces?: ('pid' | 'ipc' | 'uts' | 'mount' | 'cgroup' | 'user')[];
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  /**
+   * linux.resources.devices in order: the last rule that matches an access decides it.
+   */
+  deviceRules?: DeviceRule[];
 }
 export interface GuestMount {
   destination: string;
@@ -140,6 +150,18 @@ export interface GuestDevice {
   fileMode: number;
   uid: number;
   gid: number;
+}
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+export interface DeviceRule {
+  allow: boolean;
+  type: 'a' | 'c' | 'b';
+  major?: number;
+  minor?: number;
+  access: string;
 }
 /**
  * The streams a process's stdio travels on; a missing one is /dev/null. With terminal, stdout carries the terminal's output and stderr is absent.

@@ -101,6 +101,8 @@ export interface Linux {
   readonlyPaths?: AbsolutePath[];
   sysctl?: StringMap;
   devices?: Device[];
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
   cgroupsPath?: string;
 }
 export interface Resources {
@@ -122,6 +124,14 @@ export interface Resources {
   pids?: {
     limit?: Int64;
   };
+  devices?: DeviceRule[];
+}
+export interface DeviceRule {
+  allow: boolean;
+  type?: 'a' | 'c' | 'b';
+  major?: Int64;
+  minor?: Int64;
+  access?: string;
 }
 export interface Namespace {
   type: 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
@@ -135,4 +145,9 @@ export interface Device {
   fileMode?: Uint32;
   uid?: Uint32;
   gid?: Uint32;
+}
+export interface IdMapping {
+  containerID: Uint32;
+  hostID: Uint32;
+  size: Uint32;
 }

@@ -11,7 +11,7 @@ import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { VmrunError } from '../errors.js';
 import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, GUEST_MODULES, type GuestKernel } from './kernel.js';
-import { buildTree, bundleAgent, packTree } from './initramfs.js';
+import { buildTree, bundleAgent, packTree, VMRUN_EXEC_SOURCES } from './initramfs.js';
 import { makeAgentSnapshot } from './snapshot.js';
 
 export interface AssetPlan {
@@ -84,6 +84,6 @@ async function inputsKey(names: string[], agent: string): Promise<string> {
   const hash = createHash('sha256')
     .update([...names, ...GUEST_MODULES, busybox.stdout, process.version, node.size, node.mtimeMs].join('\n'))
     .update(agent);
-  for (const file of ['init.sh', 'vmrun-exec.c']) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
+  for (const file of ['init.sh', 'vmrun-exec.h', ...VMRUN_EXEC_SOURCES]) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
   return hash.digest('hex').slice(0, 16);
 }

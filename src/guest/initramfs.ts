@@ -9,6 +9,8 @@ import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
 import { BOOT_MODULES, GUEST_MODULES, NETWORK_MODULES, type GuestKernel } from './kernel.js';
 
 export const BUSYBOX = '/bin/busybox';
+/** vmrun-exec's C sources, with its header vmrun-exec.h. */
+export const VMRUN_EXEC_SOURCES = ['vmrun-exec.c', 'namespaces.c', 'device-filter.c'];
 
 /** Fills `tree` with the initramfs's files. */
 export async function buildTree(tree: string, kernel: GuestKernel, agent: string): Promise<void> {
@@ -31,7 +33,7 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
 
   await copyNode(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);
-  await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), join(GUEST_AGENT_SOURCES, 'vmrun-exec.c')]);
+  await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), ...VMRUN_EXEC_SOURCES.map((f) => join(GUEST_AGENT_SOURCES, f))]);
   await copyFile(join(GUEST_AGENT_SOURCES, 'init.sh'), join(tree, 'init'));
   await chmod(join(tree, 'init'), 0o755);
 }

@@ -1,7 +1,7 @@
 // What the agent sets up in the guest, from config.json: a pure mapping, like the domain XML.
 import { resolve } from 'node:path';
-import type { GuestMount, GuestPlan, ProcessPlan } from '../generated/agent-protocol.js';
-import type { Capabilities, Mount, Resources, Spec } from '../generated/config.js';
+import type { DeviceRule as GuestDeviceRule, GuestMount, GuestPlan, ProcessPlan } from '../generated/agent-protocol.js';
+import type { Capabilities, DeviceRule, Mount, Resources, Spec } from '../generated/config.js';
 import { ROOTFS_TAG } from '../vm/domain-xml.js';
 import { CAPABILITIES, cpuWeight } from './linux-ids.js';
 
@@ -62,6 +62,14 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   if (linux.readonlyPaths !== undefined) plan.readonlyPaths = linux.readonlyPaths;
   const cgroup = cgroupFiles(spec.linux?.resources);
   if (Object.keys(cgroup).length > 0) plan.cgroup = cgroup;
+  const namespaces = guestNamespaces(spec);
+  if (namespaces.length > 0) plan.namespaces = namespaces;
+  if (namespaces.includes('user')) {
+    plan.uidMappings = linux.uidMappings ?? [];
+    plan.gidMappings = linux.gidMappings ?? [];
+  }
+  const rules = linux.resources?.devices ?? [];
+  if (rules.length > 0) plan.deviceRules = deviceRules(rules, linux.devices ?? []);
   if (linux.devices !== undefined) {
     plan.devices = linux.devices.map((d) => ({
       path: d.path, type: d.type, major: d.major ?? 0, minor: d.minor ?? 0,
@@ -69,6 +77,42 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
     }));
   }
   return { plan, binds, ignored };
+}
+
+type GuestNamespace = NonNullable<GuestPlan['namespaces']>[number];
+const GUEST_NAMESPACES: readonly string[] = ['pid', 'ipc', 'uts', 'mount', 'cgroup', 'user'] satisfies GuestNamespace[];
+
+/**
+ * The namespaces the container gets of its own in the guest: each config.json entry without a
+ * path. One with a path names a namespace of the host, which means nothing in the guest: the
+ * container shares the guest's (create warns, src/oci/unhonoured.ts). The network is the VM's.
+ */
+export function guestNamespaces(spec: Spec): GuestNamespace[] {
+  return (spec.linux?.namespaces ?? []).filter((ns) => !ns.path && GUEST_NAMESPACES.includes(ns.type)).map((ns) => ns.type as GuestNamespace);
+}
+
+/**
+ * What runc (1.1) appends to config.json's device rules: mknod of any device, and the devices
+ * every container has (null, zero, full, random, urandom, tty, ptmx, the ptys, tun).
+ */
+const RUNC_ALLOWED_DEVICES: GuestDeviceRule[] = [
+  { allow: true, type: 'c', access: 'm' }, { allow: true, type: 'b', access: 'm' },
+  ...[[1, 3], [1, 8], [1, 7], [5, 0], [1, 5], [1, 9], [5, 2], [10, 200]].map(([major, minor]) => ({ allow: true, type: 'c' as const, major, minor, access: 'rwm' })),
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+];
+
+/** The rules the guest's device filter holds: config.json's, runc's defaults, then linux.devices' nodes. */
+function deviceRules(rules: DeviceRule[], devices: NonNullable<NonNullable<Spec['linux']>['devices']>): GuestDeviceRule[] {
+  const nodes = devices.filter((d) => d.type === 'c' || d.type === 'b').map((d) => deviceRule({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
+  return [...rules.map(deviceRule), ...RUNC_ALLOWED_DEVICES, ...nodes];
+}
+
+/** A linux.resources.devices rule with runc's defaults: any type, any number, every access. */
+function deviceRule(r: DeviceRule): GuestDeviceRule {
+  const rule: GuestDeviceRule = { allow: r.allow, type: (r.type ?? 'a') as GuestDeviceRule['type'], access: r.access || 'rwm' };
+  if (r.major !== undefined && r.major >= 0) rule.major = r.major;
+  if (r.minor !== undefined && r.minor >= 0) rule.minor = r.minor;
+  return rule;
 }
 
 /** config.json's process (or an exec's process.json) as the agent runs it. */

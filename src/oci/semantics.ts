@@ -35,10 +35,28 @@ export function semanticProblems(spec: Spec): string[] {
       problems.push(`/linux/devices/${i}: a "${d.type}" device needs major and minor`);
     }
   });
+  problems.push(...userNamespaceProblems(spec));
   problems.push(...networkProblems(spec));
   const cpu = spec.linux?.resources?.cpu;
   if (cpu?.quota !== undefined && cpu.quota > 0 && cpu.period === 0) {
     problems.push('/linux/resources/cpu/period: must be positive when a quota is set');
+  }
+  return problems;
+}
+
+/** runc's rules: a user namespace needs both mappings, and mappings need a user namespace. */
+function userNamespaceProblems(spec: Spec): string[] {
+  const linux = spec.linux ?? {};
+  const userns = linux.namespaces?.some((ns) => ns.type === 'user') ?? false;
+  const problems: string[] = [];
+  for (const field of ['uidMappings', 'gidMappings'] as const) {
+    const maps = linux[field] ?? [];
+    if (userns && maps.length === 0) problems.push(`/linux/${field}: a user namespace needs ${field}`);
+    if (!userns && maps.length > 0) problems.push(`/linux/${field}: mappings need a user namespace in /linux/namespaces`);
+    maps.forEach((m, i) => {
+      if (m.size === 0) problems.push(`/linux/${field}/${i}/size: must be at least 1`);
+    });
+    if (maps.length > 340) problems.push(`/linux/${field}: at most 340 mappings (the kernel's limit)`);
   }
   return problems;
 }
