@@ -440,6 +440,20 @@ static void enter_root_moved(const char *root, int readonly) {
   if (chroot(".") < 0 || chdir("/") < 0) fail("chroot %s: %s", root, strerror(errno));
 }
 
+static void exit_of_signal(int sig) { _exit(128 + sig); }
+
+/* Until it execs, a PID 1 waiting for its start ends of the signals that would end any other
+   process: the kernel spares a PID 1 what it does not handle, and a created container must
+   still stop at a TERM, as runc's waiting init does. exec resets the handlers. */
+static void die_of_signals(void) {
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
+        sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+      continue;
+    signal(sig, exit_of_signal);
+  }
+}
+
 int main(int argc, char **argv) {
   int start_fd = -1;
   const char *root = NULL, *cwd = "/", *groups = NULL, *caps_spec = NULL, *oom_score_adj = NULL;
@@ -572,6 +586,7 @@ int main(int argc, char **argv) {
   if (!program) fail("exec: \"%s\": executable file not found in $PATH", args[0]);
   if (no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
 
+  if (getpid() == 1) die_of_signals();
   if (status_fd >= 0) dprintf(status_fd, "ok\n");
   if (start_fd >= 0) {
     char message[32];
