@@ -13,7 +13,6 @@ const NOT_APPLIED: [string, string][] = [
   ['/process/ioPriority', 'not applied in the guest yet'],
   ['/process/scheduler', 'not applied in the guest yet'],
   ['/process/execCPUAffinity', 'not applied in the guest yet'],
-  ['/linux/seccomp', 'system call filters are not applied in the guest yet; the VM is the boundary'],
   ['/linux/uidMappings', 'the guest has no user namespace'],
   ['/linux/gidMappings', 'the guest has no user namespace'],
   ['/linux/intelRdt', 'the guest has no RDT'],
