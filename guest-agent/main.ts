@@ -14,6 +14,7 @@ import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
 import { updateCgroup } from './cgroup.js';
 import { guestStats } from './stats.js';
+import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
 
@@ -40,6 +41,8 @@ class Agent {
   private readonly execs = new Map<string, ContainerProcess>();
   /** vmrun-exec's flags that put an exec'd process where the container's init is. */
   private joinFlags: string[] = [];
+  /** vmrun-exec's flag for the container's seccomp filter, which exec'd processes get too (runc's way). */
+  private seccompFlags: string[] = [];
   /** Exits that happened while no host was connected, sent on the next connection. */
   private unsentExits: ExitEvent[] = [];
 
@@ -63,7 +66,9 @@ class Agent {
         const { plan, stdio } = r;
         const received = now();
         const namespaces = namespaceFlags(plan);
-        const setup = [...cgroupFlags(plan), ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
+        if (plan.seccomp) this.seccompFlags = writeSeccomp(plan.seccomp);
+        // The filter is read before the namespaces: its file is the guest's.
+        const setup = [...cgroupFlags(plan), ...this.seccompFlags, ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
@@ -84,7 +89,7 @@ class Agent {
         if (r.process === 'init' || this.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
         this.need();
         const devpts = existsSync(containerPtmx(this.need().root));
-        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, this.joinFlags, devpts);
+        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, [...this.seccompFlags, ...this.joinFlags], devpts);
         // Its exit is reported only if it ran: a failed exec is the request's error.
         await proc.start();
         this.execs.set(r.process, proc);

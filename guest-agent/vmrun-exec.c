@@ -14,7 +14,7 @@
  *              [--readonly-path PATH]... [--mask PATH]... [--oom-score-adj N]
  *              [--rlimit RESOURCE:SOFT:HARD]... --cwd DIR [--uid N] [--gid N] [--groups G,G...]
  *              [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT] [--umask N]
- *              [--no-new-privileges] [--winsize ROWSxCOLS] [--pty-fd N] -- PROGRAM [ARG...]
+ *              [--no-new-privileges] [--seccomp FILE] [--winsize ROWSxCOLS] [--pty-fd N] -- PROGRAM [ARG...]
  *   vmrun-exec --resize ROWSxCOLS    (sets the window size of the terminal on fd 0, and exits)
  *   vmrun-exec --unlock [ROWSxCOLS]  (unlocks the pty master on fd 0, sizes it, prints its number)
  *
@@ -34,6 +34,8 @@
  * as in config.json. --devices fills a /dev tmpfs with the devices and links runc puts there.
  * Paths of --device, --readonly-path and --mask are inside the root. Limits are numbers or
  * "unlimited"; capability sets are hexadecimal masks. The order of the steps is runc's.
+ * --seccomp reads the guest's FILE at once (guest-agent/seccomp.c); the filter is loaded as runc
+ * loads it: before the capabilities change without no_new_privs, just before "ok" with it.
  *
  * The status fd is close-on-exec: after "ok", EOF on it means the program is running.
  * EOF on the start fd before a byte arrives means the container was deleted: exit quietly.
@@ -62,6 +64,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "vmrun-exec.h"
+#include "seccomp.h"
 
 int status_fd = -1;
 
@@ -465,6 +468,8 @@ int main(int argc, char **argv) {
   int own_mounts = 0, joined_mounts = 0, held = 0;
   long uid = -1, gid = -1, mask = 022;
   int readonly_root = 0, no_new_privileges = 0;
+  struct syscall_filter *seccomp = NULL;
+  const char *seccomp_error;
   int i = 1;
   if (argc == 3 && !strcmp(argv[1], "--resize")) {
     set_winsize(0, argv[2]);
@@ -533,6 +538,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(flag, "--sysctl")) write_sysctl(value);
     else if (!strcmp(flag, "--cgroup-set")) PUSH(cgroup_sets, n_cgroup_sets, value);
     else if (!strcmp(flag, "--winsize")) winsize = value;
+    else if (!strcmp(flag, "--seccomp")) {
+      if (!(seccomp = syscall_filter_read(value, &seccomp_error))) fail("%s", seccomp_error);
+    }
     else if (!strcmp(flag, "--pty-fd")) take_terminal((int)number(flag, value), winsize);
     else fail("unknown flag %s", flag);
   }
@@ -565,6 +573,8 @@ int main(int argc, char **argv) {
   if (chdir(cwd) < 0) fail("cwd %s: %s", cwd, strerror(errno));
   default_home(uid >= 0 ? (uid_t)uid : getuid());
 
+  /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before any capability goes. */
+  if (seccomp && !no_new_privileges && syscall_filter_load(seccomp, &seccomp_error) < 0) fail("%s", seccomp_error);
   if (caps_spec) {
     drop_bounding(&caps, last_cap);
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail("keep capabilities: %s", strerror(errno));
@@ -585,6 +595,8 @@ int main(int argc, char **argv) {
   const char *program = find_program(args[0], found, sizeof found);
   if (!program) fail("exec: \"%s\": executable file not found in $PATH", args[0]);
   if (no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
+  /* With it, as late as can be: what follows is what runc too does under the filter. */
+  if (seccomp && no_new_privileges && syscall_filter_load(seccomp, &seccomp_error) < 0) fail("%s", seccomp_error);
 
   if (getpid() == 1) die_of_signals();
   if (status_fd >= 0) dprintf(status_fd, "ok\n");

@@ -65,6 +65,25 @@ const broken: Breakage[] = [
     /\/hooks\/prestart\/0\/path: must match pattern/],
   ['annotation that is not a string', 'ConfigInvalid', () => makeBundle((s) => { s.annotations = { a: 1 as never }; }),
     /\/annotations\/a: must be string/],
+  ['unknown seccomp action', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_DENY' as never }; }),
+    /\/linux\/seccomp\/defaultAction: must be one of SCMP_ACT_KILL, /],
+  ['seccomp rule with a bad operator', 'ConfigInvalid', () => makeBundle((s) => {
+    s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 1, op: 'SCMP_CMP_IS' as never }] }] };
+  }), /\/linux\/seccomp\/syscalls\/0\/args\/0\/op: must be one of SCMP_CMP_NE, /],
+  ['seccomp condition on a seventh argument', 'ConfigInvalid', () => makeBundle((s) => {
+    s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }] };
+  }), /\/linux\/seccomp\/syscalls\/0\/args\/0\/index: must be <= 5/],
+  ['unknown seccomp architecture', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_Z80' as never] }; }),
+    /\/linux\/seccomp\/architectures\/0: must be one of SCMP_ARCH_X86, /],
+  ['SCMP_ACT_NOTIFY as the default', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' }; }),
+    /\/linux\/seccomp\/defaultAction: SCMP_ACT_NOTIFY cannot be the default action/],
+  ['unknown seccomp flag', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG', 'FLAG_X'] }; }),
+    /\/linux\/seccomp\/flags\/1: unknown flag "FLAG_X"/],
+  ['seccomp errnoRet beyond 16 bits', 'ConfigInvalid', () => makeBundle((s) => {
+    s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 70000 }] };
+  }), /\/linux\/seccomp\/syscalls\/0\/errnoRet: 70000 does not fit the filter's 16 bits/],
+  ['seccomp rule without names', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ action: 'SCMP_ACT_ERRNO' } as never] }; }),
+    /\/linux\/seccomp\/syscalls\/0\/names: is required/],
   ['missing rootfs', 'RootfsNotFound', async () => {
     const dir = await makeBundle();
     await rm(join(dir, 'rootfs'), { recursive: true });

@@ -132,14 +132,14 @@ describe('fields vmrun does not apply', () => {
     expect(unhonouredFields(defaultSpec())).toEqual([]);
     const spec = defaultSpec() as Spec & { linux: Record<string, unknown>; process: Record<string, unknown> };
     spec.process.apparmorProfile = 'docker-default';
-    spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' };
-    spec.linux.resources = { devices: [{ allow: false, access: 'rwm' }], memory: { limit: 1 << 28 } } as never;
+    spec.linux.intelRdt = { closID: 'x' };
+    spec.linux.resources = { blockIO: { weight: 10 }, memory: { limit: 1 << 28 } } as never;
     spec.linux.namespaces = [{ type: 'network', path: '/var/run/netns/x' }, { type: 'ipc', path: '/proc/1/ns/ipc' }];
     expect(unhonouredFields(spec)).toEqual([
       '/process/apparmorProfile (the guest kernel has no such policy loaded)',
-      '/linux/seccomp (system call filters are not applied in the guest yet; the VM is the boundary)',
-      '/linux/resources/devices (the guest sees only the devices vmrun gives it; the rules are not applied)',
-      '/linux/namespaces/1/path (the guest has its own ipc namespace)',
+      '/linux/intelRdt (the guest has no RDT)',
+      '/linux/resources/blockIO (not applied yet)',
+      "/linux/namespaces/1/path (a host namespace, which means nothing in the guest: the container shares the guest's ipc namespace)",
     ]);
   });
 });

@@ -22,6 +22,19 @@ export type Request1 =
   | ShutdownRequest
   | UpdateRequest
   | StatsRequest;
+export type GuestSeccompAction =
+  | 'SCMP_ACT_KILL'
+  | 'SCMP_ACT_KILL_PROCESS'
+  | 'SCMP_ACT_KILL_THREAD'
+  | 'SCMP_ACT_TRAP'
+  | 'SCMP_ACT_ERRNO'
+  | 'SCMP_ACT_TRACE'
+  | 'SCMP_ACT_ALLOW'
+  | 'SCMP_ACT_LOG';
+/**
+ * The 16 bits a seccomp filter returns with ERRNO or TRACE.
+ */
+export type GuestErrno = number;
 /**
  * A stream of DATA frames; 0 is the control stream and never carries stdio.
  */
@@ -99,6 +112,7 @@ export interface GuestPlan {
    * linux.resources.devices in order: the last rule that matches an access decides it.
    */
   deviceRules?: DeviceRule[];
+  seccomp?: GuestSeccomp;
 }
 export interface GuestMount {
   destination: string;
@@ -162,6 +176,36 @@ export interface DeviceRule {
   major?: number;
   minor?: number;
   access: string;
+}
+/**
+ * linux.seccomp as vmrun-exec loads it, for the container's process and every exec'd one: rules vmrun leaves out are gone, and every ERRNO and TRACE action has its errno.
+ */
+export interface GuestSeccomp {
+  defaultAction: GuestSeccompAction;
+  defaultErrnoRet?: GuestErrno;
+  architectures: string[];
+  flags: string[];
+  syscalls: {
+    names: string[];
+    action: GuestSeccompAction;
+    errnoRet?: GuestErrno;
+    /**
+     * @maxItems 64
+     */
+    args: {
+      index: number;
+      op:
+        | 'SCMP_CMP_NE'
+        | 'SCMP_CMP_LT'
+        | 'SCMP_CMP_LE'
+        | 'SCMP_CMP_EQ'
+        | 'SCMP_CMP_GE'
+        | 'SCMP_CMP_GT'
+        | 'SCMP_CMP_MASKED_EQ';
+      value: number;
+      valueTwo: number;
+    }[];
+  }[];
 }
 /**
  * The streams a process's stdio travels on; a missing one is /dev/null. With terminal, stdout carries the terminal's output and stderr is absent.

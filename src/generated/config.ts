@@ -6,6 +6,36 @@ export type CapabilityList = string[];
 export type Uint64 = number;
 export type HookList = Hook[];
 export type Int64 = number;
+export type SeccompAction =
+  | 'SCMP_ACT_KILL'
+  | 'SCMP_ACT_KILL_PROCESS'
+  | 'SCMP_ACT_KILL_THREAD'
+  | 'SCMP_ACT_TRAP'
+  | 'SCMP_ACT_ERRNO'
+  | 'SCMP_ACT_TRACE'
+  | 'SCMP_ACT_ALLOW'
+  | 'SCMP_ACT_LOG'
+  | 'SCMP_ACT_NOTIFY';
+export type SeccompArch =
+  | 'SCMP_ARCH_X86'
+  | 'SCMP_ARCH_X86_64'
+  | 'SCMP_ARCH_X32'
+  | 'SCMP_ARCH_ARM'
+  | 'SCMP_ARCH_AARCH64'
+  | 'SCMP_ARCH_MIPS'
+  | 'SCMP_ARCH_MIPS64'
+  | 'SCMP_ARCH_MIPS64N32'
+  | 'SCMP_ARCH_MIPSEL'
+  | 'SCMP_ARCH_MIPSEL64'
+  | 'SCMP_ARCH_MIPSEL64N32'
+  | 'SCMP_ARCH_PPC'
+  | 'SCMP_ARCH_PPC64'
+  | 'SCMP_ARCH_PPC64LE'
+  | 'SCMP_ARCH_S390'
+  | 'SCMP_ARCH_S390X'
+  | 'SCMP_ARCH_PARISC'
+  | 'SCMP_ARCH_PARISC64'
+  | 'SCMP_ARCH_RISCV64';
 
 /**
  * The OCI runtime-spec config.json as far as vmrun reads it. Fields the spec allows and vmrun does not read are accepted.
@@ -104,6 +134,7 @@ export interface Linux {
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
   cgroupsPath?: string;
+  seccomp?: Seccomp;
 }
 export interface Resources {
   memory?: {
@@ -150,4 +181,38 @@ export interface IdMapping {
   containerID: Uint32;
   hostID: Uint32;
   size: Uint32;
+}
+/**
+ * A system call filter for the container's processes, built with libseccomp as runc builds it. Engines resolve their profiles' includes and excludes before they write config.json.
+ */
+export interface Seccomp {
+  defaultAction: SeccompAction;
+  defaultErrnoRet?: Uint32;
+  architectures?: SeccompArch[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: SeccompSyscall[];
+}
+export interface SeccompSyscall {
+  names: string[];
+  action: SeccompAction;
+  errnoRet?: Uint32;
+  args?: SeccompArg[];
+}
+export interface SeccompArg {
+  /**
+   * Which argument: a system call has six at most.
+   */
+  index: number;
+  value: Uint64;
+  valueTwo?: Uint64;
+  op:
+    | 'SCMP_CMP_NE'
+    | 'SCMP_CMP_LT'
+    | 'SCMP_CMP_LE'
+    | 'SCMP_CMP_EQ'
+    | 'SCMP_CMP_GE'
+    | 'SCMP_CMP_GT'
+    | 'SCMP_CMP_MASKED_EQ';
 }

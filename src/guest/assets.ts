@@ -79,10 +79,11 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
 
 /** A digest of everything the initramfs is made of. */
 async function inputsKey(names: string[], agent: string): Promise<string> {
-  const busybox = await execa('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { reject: false });
+  // busybox's and libseccomp's versions: both are copied or linked into the image.
+  const versions = await execa('dpkg-query', ['-W', '-f', '${Version}\n', 'busybox-static', 'libseccomp-dev'], { reject: false });
   const node = await stat(process.execPath);
   const hash = createHash('sha256')
-    .update([...names, ...GUEST_MODULES, busybox.stdout, process.version, node.size, node.mtimeMs].join('\n'))
+    .update([...names, ...GUEST_MODULES, versions.stdout, process.version, node.size, node.mtimeMs].join('\n'))
     .update(agent);
   for (const file of ['init.sh', 'vmrun-exec.h', ...VMRUN_EXEC_SOURCES]) hash.update(await readFile(join(GUEST_AGENT_SOURCES, file)));
   return hash.digest('hex').slice(0, 16);

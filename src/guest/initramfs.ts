@@ -9,8 +9,8 @@ import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
 import { BOOT_MODULES, GUEST_MODULES, NETWORK_MODULES, type GuestKernel } from './kernel.js';
 
 export const BUSYBOX = '/bin/busybox';
-/** vmrun-exec's C sources, with its header vmrun-exec.h. */
-export const VMRUN_EXEC_SOURCES = ['vmrun-exec.c', 'namespaces.c', 'device-filter.c'];
+/** vmrun-exec's sources in guest-agent/ (with vmrun-exec.h); the guest's assets are keyed on them. */
+export const VMRUN_EXEC_SOURCES = ['vmrun-exec.c', 'namespaces.c', 'device-filter.c', 'seccomp.c', 'seccomp.h'];
 
 /** Fills `tree` with the initramfs's files. */
 export async function buildTree(tree: string, kernel: GuestKernel, agent: string): Promise<void> {
@@ -33,7 +33,9 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
 
   await copyNode(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);
-  await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), ...VMRUN_EXEC_SOURCES.map((f) => join(GUEST_AGENT_SOURCES, f))]);
+  const sources = VMRUN_EXEC_SOURCES.filter((f) => f.endsWith('.c')).map((f) => join(GUEST_AGENT_SOURCES, f));
+  // libseccomp (libseccomp-dev's libseccomp.a) for the container's system call filter.
+  await execa('gcc', ['-static', '-Os', '-s', '-Wall', '-o', join(tree, 'bin/vmrun-exec'), ...sources, '-lseccomp']);
   await copyFile(join(GUEST_AGENT_SOURCES, 'init.sh'), join(tree, 'init'));
   await chmod(join(tree, 'init'), 0o755);
 }

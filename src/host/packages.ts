@@ -16,6 +16,7 @@ export const HOST_PACKAGES = [
   'xz-utils',
   'gcc', // the guest's process starter, vmrun-exec, is a small static C program
   'libc6-dev',
+  'libseccomp-dev', // libseccomp.a, linked into vmrun-exec for linux.seccomp
   'iproute2', // ip and tc: a container's network namespace joined to its VM
   'passt', // the user-mode network of containers without a network namespace
 ];

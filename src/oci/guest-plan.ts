@@ -4,6 +4,7 @@ import type { DeviceRule as GuestDeviceRule, GuestMount, GuestPlan, ProcessPlan 
 import type { Capabilities, DeviceRule, Mount, Resources, Spec } from '../generated/config.js';
 import { ROOTFS_TAG } from '../vm/domain-xml.js';
 import { CAPABILITIES, cpuWeight } from './linux-ids.js';
+import { seccompPlan } from './seccomp.js';
 
 /** The virtiofs tag of the share that carries every host path the container binds in. */
 export const BINDS_TAG = 'binds';
@@ -60,6 +61,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
   if (linux.sysctl !== undefined) plan.sysctl = linux.sysctl;
   if (linux.maskedPaths !== undefined) plan.maskedPaths = linux.maskedPaths;
   if (linux.readonlyPaths !== undefined) plan.readonlyPaths = linux.readonlyPaths;
+  if (linux.seccomp !== undefined) plan.seccomp = seccompPlan(linux.seccomp, ignored);
   const cgroup = cgroupFiles(spec.linux?.resources);
   if (Object.keys(cgroup).length > 0) plan.cgroup = cgroup;
   const namespaces = guestNamespaces(spec);

@@ -3,6 +3,7 @@ import type { Spec } from '../generated/config.js';
 import { isBindMount } from './guest-plan.js';
 import { RLIMITS } from './linux-ids.js';
 import { networkProblems } from './network-mode.js';
+import { seccompProblems } from './seccomp.js';
 
 export const RLIMIT_TYPES = new Set(Object.keys(RLIMITS));
 /** A sysctl key: dotted names, nothing that could leave /proc/sys. */
@@ -37,6 +38,7 @@ export function semanticProblems(spec: Spec): string[] {
   });
   problems.push(...userNamespaceProblems(spec));
   problems.push(...networkProblems(spec));
+  problems.push(...seccompProblems(spec));
   const cpu = spec.linux?.resources?.cpu;
   if (cpu?.quota !== undefined && cpu.quota > 0 && cpu.period === 0) {
     problems.push('/linux/resources/cpu/period: must be positive when a quota is set');

@@ -13,7 +13,6 @@ const NOT_APPLIED: [string, string][] = [
   ['/process/ioPriority', 'not applied in the guest yet'],
   ['/process/scheduler', 'not applied in the guest yet'],
   ['/process/execCPUAffinity', 'not applied in the guest yet'],
-  ['/linux/seccomp', 'system call filters are not applied in the guest yet; the VM is the boundary'],
   ['/linux/intelRdt', 'the guest has no RDT'],
   ['/linux/personality', 'not applied in the guest yet'],
   ['/linux/timeOffsets', 'the guest has its own clocks; offsets are not applied'],
@@ -44,7 +43,7 @@ const isEmpty = (v: unknown) => v === undefined || v === null || v === false || 
 export function unhonouredFields(spec: Spec): string[] {
   const found = NOT_APPLIED.filter(([pointer]) => !isEmpty(at(spec, pointer))).map(([pointer, why]) => `${pointer} (${why})`);
   spec.linux?.namespaces?.forEach((ns, i) => {
-    if (ns.path && ns.type !== 'network') found.push(`/linux/namespaces/${i}/path (the guest has its own ${ns.type} namespace)`);
+    if (ns.path && ns.type !== 'network') found.push(`/linux/namespaces/${i}/path (a host namespace, which means nothing in the guest: the container shares the guest's ${ns.type} namespace)`);
   });
   return found;
 }

@@ -55,12 +55,12 @@ describe("the container's process", () => {
       spec.linux!.maskedPaths = [...(spec.linux!.maskedPaths ?? []), '/secret', '/not/there'];
       spec.linux!.readonlyPaths = [...(spec.linux!.readonlyPaths ?? []), '/data'];
       spec.linux!.devices = [{ path: '/dev/mynull', type: 'c', major: 1, minor: 3, fileMode: 0o620, uid: 1000, gid: 5 }];
-      (spec.linux as Record<string, unknown>).seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+      (spec.linux as Record<string, unknown>).intelRdt = { closID: 'x' };
     });
 
     const r = await vm.vmrun(['run', '--bundle', bundle, 'p1']);
     // What vmrun leaves out is said once, on stderr, naming the field: never a silent difference.
-    expect(r.stderr.split('\n')).toEqual([expect.stringMatching(/level=warning msg=.*\/linux\/seccomp \(system call filters/)]);
+    expect(r.stderr.split('\n')).toEqual([expect.stringMatching(/level=warning msg=.*\/linux\/intelRdt \(the guest has no RDT/)]);
     expect(r.exitCode).toBe(0);
     const out = r.stdout;
     expect(field(out, 'uid')).toBe('1000');

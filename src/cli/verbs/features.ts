@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CAPABILITIES } from '../../oci/linux-ids.js';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHS, SECCOMP_FLAGS, SECCOMP_KNOWN_FLAGS, SECCOMP_OPERATORS } from '../../oci/seccomp.js';
 import { SPEC_VERSION, VMRUN_VERSION } from '../../version.js';
 import { verb } from '../run-verb.js';
 
@@ -13,7 +14,8 @@ const MOUNT_OPTIONS = [
 /**
  * What this runtime supports, in the runtime-spec's features document as `runc features`
  * prints it. Each container has a whole kernel to itself, so every namespace is "supported":
- * the guest is that namespace; seccomp, AppArmor and SELinux are not applied in the guest.
+ * the guest is that namespace. seccomp is applied in the guest, without SCMP_ACT_NOTIFY (no
+ * agent to notify); AppArmor and SELinux are not.
  */
 export function features(): object {
   return {
@@ -25,7 +27,14 @@ export function features(): object {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: Object.keys(CAPABILITIES),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...SECCOMP_ACTIONS],
+        operators: [...SECCOMP_OPERATORS],
+        archs: [...SECCOMP_ARCHS],
+        knownFlags: [...SECCOMP_KNOWN_FLAGS],
+        supportedFlags: [...SECCOMP_FLAGS],
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
     },
