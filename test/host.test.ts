@@ -113,6 +113,17 @@ describe('guest plan', () => {
     ]);
   });
 
+  test('carries linux.rootfsPropagation and the mount extensions to vmrun-exec', () => {
+    const spec = defaultSpec();
+    spec.linux!.rootfsPropagation = 'rshared';
+    spec.mounts!.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rprivate', 'tmpcopyup'] });
+    const { plan } = guestPlan(spec);
+    expect(plan.rootfs).toEqual({ tag: 'rootfs', readonly: true, propagation: 'rshared' });
+    const args = mountArgs(plan, true);
+    expect(args.slice(args.indexOf('--root-propagation'), args.indexOf('--root-propagation') + 2)).toEqual(['--root-propagation', 'rshared']);
+    expect(args[args.indexOf('/container/run') + 1]).toBe('rprivate,tmpcopyup');
+  });
+
   test("becomes vmrun-exec's mount flags, in order, with the devices of /dev", () => {
     const spec = defaultSpec();
     spec.mounts = [{ destination: "/it's", type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, ...spec.mounts!];
@@ -140,6 +151,21 @@ describe('fields vmrun does not apply', () => {
       '/linux/seccomp (system call filters are not applied in the guest yet; the VM is the boundary)',
       '/linux/resources/devices (the guest sees only the devices vmrun gives it; the rules are not applied)',
       '/linux/namespaces/1/path (the guest has its own ipc namespace)',
+    ]);
+  });
+
+  test("runtime-spec 1.3's new fields are named; an unset default (0, false) is not", () => {
+    const spec = defaultSpec() as Spec & { linux: Record<string, unknown>; process: Record<string, unknown>; vm?: unknown };
+    spec.process.execCPUAffinity = { initial: '0' };
+    spec.linux.netDevices = { eth1: {} };
+    spec.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
+    spec.linux.intelRdt = { schemata: ['L3:0=ff'] };
+    spec.linux.resources = { cpu: { idle: 0, burst: 1000 }, memory: { disableOOMKiller: false } } as never;
+    spec.mounts!.push({ destination: '/m', type: 'bind', source: '/tmp', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } as never);
+    spec.vm = { hwConfig: { vcpus: 2 } };
+    expect(unhonouredFields(spec).map((f) => f.split(' ')[0])).toEqual([
+      '/process/execCPUAffinity', '/linux/intelRdt', '/linux/resources/cpu/burst', '/linux/memoryPolicy',
+      '/linux/netDevices', '/vm', '/mounts/7/uidMappings',
     ]);
   });
 });

@@ -74,6 +74,18 @@ export interface GuestPlan {
      */
     tag: string;
     readonly: boolean;
+    /**
+     * linux.rootfsPropagation, applied to the root after the mounts.
+     */
+    propagation?:
+      | 'private'
+      | 'rprivate'
+      | 'shared'
+      | 'rshared'
+      | 'slave'
+      | 'rslave'
+      | 'unbindable'
+      | 'runbindable';
   };
   mounts: GuestMount[];
   process: ProcessPlan;

@@ -12,7 +12,7 @@ export type Int64 = number;
  */
 export interface Spec {
   /**
-   * Version of the runtime-spec the bundle follows; vmrun accepts 1.0.x, 1.1.x and 1.2.x.
+   * Version of the runtime-spec the bundle follows; vmrun accepts 1.0.x to 1.3.x.
    */
   ociVersion: string;
   root: Root;
@@ -102,6 +102,7 @@ export interface Linux {
   sysctl?: StringMap;
   devices?: Device[];
   cgroupsPath?: string;
+  rootfsPropagation?: string;
 }
 export interface Resources {
   memory?: {

@@ -55,6 +55,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
 
   const plan: GuestPlan = { rootfs: { tag: ROOTFS_TAG, readonly: spec.root.readonly ?? false }, mounts, process };
   const linux = spec.linux ?? {};
+  if (linux.rootfsPropagation) plan.rootfs.propagation = linux.rootfsPropagation as NonNullable<GuestPlan['rootfs']['propagation']>;
   if (spec.hostname !== undefined) plan.hostname = spec.hostname;
   if (spec.domainname !== undefined) plan.domainname = spec.domainname;
   if (linux.sysctl !== undefined) plan.sysctl = linux.sysctl;

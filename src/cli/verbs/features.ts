@@ -1,14 +1,8 @@
 import type { Command } from 'commander';
 import { CAPABILITIES } from '../../oci/linux-ids.js';
+import { KNOWN_MOUNT_OPTIONS } from '../../oci/mount-options.js';
 import { SPEC_VERSION, VMRUN_VERSION } from '../../version.js';
 import { verb } from '../run-verb.js';
-
-/** The mount options vmrun-exec applies in the guest (guest-agent/vmrun-exec.c). */
-const MOUNT_OPTIONS = [
-  'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'noatime', 'nodev', 'nodiratime',
-  'noexec', 'norelatime', 'nostrictatime', 'nosuid', 'private', 'rbind', 'relatime', 'ro',
-  'rprivate', 'rshared', 'rslave', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'sync',
-];
 
 /**
  * What this runtime supports, in the runtime-spec's features document as `runc features`
@@ -20,7 +14,8 @@ export function features(): object {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_VERSION,
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-    mountOptions: MOUNT_OPTIONS,
+    // runc's options, which vmrun-exec applies in the guest (src/oci/mount-options.ts).
+    mountOptions: KNOWN_MOUNT_OPTIONS,
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: Object.keys(CAPABILITIES),
