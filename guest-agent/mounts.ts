@@ -34,6 +34,7 @@ export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
     if (m.destination === '/dev' && type === 'tmpfs') args.push('--devices', root + '/dev');
   }
   if (plan.rootfs.readonly) args.push('--readonly-root');
+  if (plan.rootfs.propagation) args.push('--root-propagation', plan.rootfs.propagation);
   for (const d of plan.devices ?? []) {
     args.push('--device', [d.path, d.type, d.major, d.minor, d.fileMode.toString(8), d.uid, d.gid].join(':'));
   }

@@ -10,7 +10,7 @@
  *              [--cgroup DIR] [--uid-map C:H:N]... [--gid-map C:H:N]... [--namespaces LIST]
  *              [--join PID] [--sysctl KEY=VALUE]...
  *              [--mount TYPE SOURCE TARGET OPTIONS]... [--devices DIR]
- *              [--readonly-root] --root DIR [--device PATH:TYPE:MAJOR:MINOR:MODE:UID:GID]...
+ *              [--readonly-root] [--root-propagation NAME] --root DIR [--device PATH:TYPE:MAJOR:MINOR:MODE:UID:GID]...
  *              [--readonly-path PATH]... [--mask PATH]... [--oom-score-adj N]
  *              [--rlimit RESOURCE:SOFT:HARD]... --cwd DIR [--uid N] [--gid N] [--groups G,G...]
  *              [--caps BOUNDING:EFFECTIVE:PERMITTED:INHERITABLE:AMBIENT] [--umask N]
@@ -31,7 +31,8 @@
  * ramfs root, where pivot_root fails), leaving the guest's files unreachable beneath it.
  * --sysctl writes a value that belongs to the container's IPC namespace.
  * Mounts happen in order, before the root is entered; OPTIONS are mount(8)'s, comma-separated,
- * as in config.json. --devices fills a /dev tmpfs with the devices and links runc puts there.
+ * as in config.json, with runc's propagation options, recursive attributes (rro...) and
+ * tmpcopyup. --root-propagation (linux.rootfsPropagation) is applied to the root after them. --devices fills a /dev tmpfs with the devices and links runc puts there.
  * Paths of --device, --readonly-path and --mask are inside the root. Limits are numbers or
  * "unlimited"; capability sets are hexadecimal masks. The order of the steps is runc's.
  * --seccomp reads the guest's FILE at once (guest-agent/seccomp.c); the filter is loaded as runc
@@ -45,6 +46,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,29 +122,124 @@ static void write_file(const char *path, const char *value) {
   close(fd);
 }
 
-static const struct { const char *name; unsigned long set, clear; } mount_flags[] = {
+/* runc's (1.1) tables: mount flags, propagation (applied by a call of its own after the mount),
+ * and recursive attributes (mount_setattr(2) over a bind's whole tree). */
+struct option_flag { const char *name; unsigned long set, clear; };
+static const struct option_flag mount_flags[] = {
   {"ro", MS_RDONLY, 0}, {"rw", 0, MS_RDONLY}, {"nosuid", MS_NOSUID, 0}, {"suid", 0, MS_NOSUID},
   {"nodev", MS_NODEV, 0}, {"dev", 0, MS_NODEV}, {"noexec", MS_NOEXEC, 0}, {"exec", 0, MS_NOEXEC},
   {"sync", MS_SYNCHRONOUS, 0}, {"async", 0, MS_SYNCHRONOUS}, {"dirsync", MS_DIRSYNC, 0},
   {"noatime", MS_NOATIME, 0}, {"atime", 0, MS_NOATIME}, {"nodiratime", MS_NODIRATIME, 0},
   {"diratime", 0, MS_NODIRATIME}, {"relatime", MS_RELATIME, 0}, {"norelatime", 0, MS_RELATIME},
   {"strictatime", MS_STRICTATIME, 0}, {"nostrictatime", 0, MS_STRICTATIME},
-  {"bind", MS_BIND, 0}, {"rbind", MS_BIND | MS_REC, 0},
-  /* Propagation: the guest has one mount namespace and nothing to propagate to. */
-  {"private", 0, 0}, {"rprivate", 0, 0}, {"shared", 0, 0}, {"rshared", 0, 0},
-  {"slave", 0, 0}, {"rslave", 0, 0},
+  {"bind", MS_BIND, 0}, {"rbind", MS_BIND | MS_REC, 0}, {"remount", MS_REMOUNT, 0},
+  {"acl", MS_POSIXACL, 0}, {"noacl", 0, MS_POSIXACL}, {"iversion", MS_I_VERSION, 0},
+  {"noiversion", 0, MS_I_VERSION}, {"lazytime", MS_LAZYTIME, 0}, {"nolazytime", 0, MS_LAZYTIME},
+  {"mand", MS_MANDLOCK, 0}, {"nomand", 0, MS_MANDLOCK}, {"silent", MS_SILENT, 0}, {"loud", 0, MS_SILENT},
+  {"nosymfollow", MS_NOSYMFOLLOW, 0}, {"symfollow", 0, MS_NOSYMFOLLOW},
+}, propagation_flags[] = {
+  {"private", MS_PRIVATE, 0}, {"rprivate", MS_PRIVATE | MS_REC, 0}, {"shared", MS_SHARED, 0},
+  {"rshared", MS_SHARED | MS_REC, 0}, {"slave", MS_SLAVE, 0}, {"rslave", MS_SLAVE | MS_REC, 0},
+  {"unbindable", MS_UNBINDABLE, 0}, {"runbindable", MS_UNBINDABLE | MS_REC, 0},
+}, rec_attrs[] = {
+  {"rro", MOUNT_ATTR_RDONLY, 0}, {"rrw", 0, MOUNT_ATTR_RDONLY}, {"rnosuid", MOUNT_ATTR_NOSUID, 0},
+  {"rsuid", 0, MOUNT_ATTR_NOSUID}, {"rnodev", MOUNT_ATTR_NODEV, 0}, {"rdev", 0, MOUNT_ATTR_NODEV},
+  {"rnoexec", MOUNT_ATTR_NOEXEC, 0}, {"rexec", 0, MOUNT_ATTR_NOEXEC},
+  {"rnodiratime", MOUNT_ATTR_NODIRATIME, 0}, {"rdiratime", 0, MOUNT_ATTR_NODIRATIME},
+  {"rrelatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME}, {"rnorelatime", 0, MOUNT_ATTR_RELATIME},
+  {"rnoatime", MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME}, {"ratime", 0, MOUNT_ATTR_NOATIME},
+  {"rstrictatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME}, {"rnostrictatime", 0, MOUNT_ATTR_STRICTATIME},
+  {"rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0}, {"rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW},
 };
+#define TABLE_SIZE(t) (sizeof t / sizeof t[0])
+#define MAX_PROPAGATION 16
 
-/* Flags become mount flags; anything else is filesystem data, as mount(8) does it. */
+static long table_index(const char *name, size_t n, const struct option_flag *t) {
+  for (size_t i = 0; i < n; i++) if (!strcmp(name, t[i].name)) return (long)i;
+  return -1;
+}
+#define LOOKUP(table, name) table_index(name, TABLE_SIZE(table), table)
+
+/* One entry of a folder copied into another (tmpcopyup), as runc does it, keeping owner, mode and times too. */
+static void copy_tree(const char *from, const char *to, int depth);
+static void copy_entry(const char *from, const char *to, const struct stat *st, int depth) {
+  if (S_ISDIR(st->st_mode)) {
+    if (mkdir(to, 0700) < 0) fail("tmpcopyup: mkdir %s: %s", to, strerror(errno));
+    copy_tree(from, to, depth + 1);
+  } else if (S_ISREG(st->st_mode)) {
+    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0) fail("tmpcopyup: copy %s: %s", from, strerror(errno));
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      for (ssize_t done = 0, w; n > 0 && done < n; done += w) {
+        w = write(out, buf + done, (size_t)(n - done));
+        if (w < 0 && errno == EINTR) w = 0;
+        else if (w < 0) fail("tmpcopyup: write %s: %s", to, strerror(errno));
+      }
+    }
+    if (n < 0) fail("tmpcopyup: read %s: %s", from, strerror(errno));
+    close(in);
+    close(out);
+  } else if (S_ISLNK(st->st_mode)) {
+    char link[PATH_MAX];
+    ssize_t n = readlink(from, link, sizeof link - 1);
+    if (n < 0) fail("tmpcopyup: readlink %s: %s", from, strerror(errno));
+    link[n] = 0;
+    if (symlink(link, to) < 0) fail("tmpcopyup: symlink %s: %s", to, strerror(errno));
+  } else if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) || S_ISFIFO(st->st_mode)) {
+    if (mknod(to, st->st_mode, st->st_rdev) < 0) fail("tmpcopyup: mknod %s: %s", to, strerror(errno));
+  } else {
+    return; /* a socket: nothing to copy */
+  }
+  if (lchown(to, st->st_uid, st->st_gid) < 0) fail("tmpcopyup: chown %s: %s", to, strerror(errno));
+  if (!S_ISLNK(st->st_mode) && chmod(to, st->st_mode & 07777) < 0) fail("tmpcopyup: chmod %s: %s", to, strerror(errno));
+  struct timespec times[2] = {st->st_atim, st->st_mtim};
+  if (utimensat(AT_FDCWD, to, times, AT_SYMLINK_NOFOLLOW) < 0) fail("tmpcopyup: times of %s: %s", to, strerror(errno));
+}
+
+static void copy_tree(const char *from, const char *to, int depth) {
+  if (depth > 64) fail("tmpcopyup: %s is nested too deep", from);
+  DIR *dir = opendir(from);
+  if (!dir) fail("tmpcopyup: open %s: %s", from, strerror(errno));
+  for (struct dirent *e; (e = readdir(dir));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char src[PATH_MAX], dst[PATH_MAX];
+    struct stat st;
+    if (snprintf(src, sizeof src, "%s/%s", from, e->d_name) >= (int)sizeof src ||
+        snprintf(dst, sizeof dst, "%s/%s", to, e->d_name) >= (int)sizeof dst) fail("tmpcopyup: path too long in %s", from);
+    if (lstat(src, &st) < 0) fail("tmpcopyup: stat %s: %s", src, strerror(errno));
+    copy_entry(src, dst, &st, depth);
+  }
+  closedir(dir);
+}
+
+/*
+ * Flags become mount flags; anything else is filesystem data, as mount(8) and runc do it.
+ * Propagation options are applied in their order by calls of their own after the mount, as runc
+ * applies them; rro and its kin go over a bind's whole tree with mount_setattr(2). tmpcopyup: the
+ * tmpfs is mounted aside, filled with a copy of what the root has at the target, and moved there.
+ */
 static void mount_one(const char *type, const char *source, const char *target, const char *options) {
-  unsigned long flags = 0;
+  unsigned long flags = 0, propagation[MAX_PROPAGATION];
+  size_t n_propagation = 0;
+  struct mount_attr attr = {0};
+  int copy_up = 0;
+  long k;
   char data[4096] = "", opts[4096];
   if (snprintf(opts, sizeof opts, "%s", options) >= (int)sizeof opts) fail("mount options too long for %s", target);
   for (char *save, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-    size_t i, n = sizeof mount_flags / sizeof mount_flags[0];
-    for (i = 0; i < n && strcmp(o, mount_flags[i].name); i++) {}
-    if (i < n) {
-      flags = (flags | mount_flags[i].set) & ~mount_flags[i].clear;
+    if ((k = LOOKUP(mount_flags, o)) >= 0) {
+      flags = (flags | mount_flags[k].set) & ~mount_flags[k].clear;
+    } else if ((k = LOOKUP(propagation_flags, o)) >= 0) {
+      if (n_propagation == MAX_PROPAGATION) fail("too many propagation options for %s", target);
+      propagation[n_propagation++] = propagation_flags[k].set;
+    } else if ((k = LOOKUP(rec_attrs, o)) >= 0) {
+      if (rec_attrs[k].set) attr.attr_set |= rec_attrs[k].set;
+      else attr.attr_clr |= rec_attrs[k].clear;
+      attr.attr_clr |= rec_attrs[k].clear & MOUNT_ATTR__ATIME;
+    } else if (!strcmp(o, "tmpcopyup")) {
+      copy_up = 1;
     } else {
       size_t used = strlen(data);
       if (snprintf(data + used, sizeof data - used, "%s%s", used ? "," : "", o) >= (int)(sizeof data - used))
@@ -150,8 +247,9 @@ static void mount_one(const char *type, const char *source, const char *target, 
     }
   }
   struct stat st, before;
+  int is_tmpfs = !strcmp(type, "tmpfs");
   /* As runc (1.1) does: a tmpfs over an existing folder takes that folder's mode, mode= or not. */
-  int keep_mode = !strcmp(type, "tmpfs") && stat(target, &before) == 0 && S_ISDIR(before.st_mode);
+  int keep_mode = is_tmpfs && stat(target, &before) == 0 && S_ISDIR(before.st_mode);
   if ((flags & MS_BIND) && stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) {
     /* A file bound in: its mount point is a file, made (with its folders) if missing, as runc does. */
     mkdir_parent(target);
@@ -163,18 +261,47 @@ static void mount_one(const char *type, const char *source, const char *target, 
   } else {
     mkdir_p(target);
   }
-  if (mount(source, target, type, flags, data) < 0) {
+  /* A tmpfs is mounted writable first (its mode is set, its copy made), then read-only if asked, as runc does. */
+  unsigned long first = is_tmpfs ? flags & ~MS_RDONLY : flags;
+  copy_up = copy_up && is_tmpfs;
+  char aside[] = "/run/vmrun/copyup.XXXXXX";
+  if (copy_up && !mkdtemp(aside)) fail("tmpcopyup: %s", strerror(errno));
+  const char *at = copy_up ? aside : target;
+  if (mount(source, at, type, first, data) < 0) {
     /* A sysfs belongs to a network namespace, and the guest's is not the user namespace's:
        runc binds the sysfs it has instead. */
     if (!(in_user_namespace && errno == EPERM && !strcmp(type, "sysfs"))) fail("mount %s on %s: %s", type, target, strerror(errno));
     if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind /sys on %s: %s", target, strerror(errno));
     flags |= MS_BIND;
   }
+  if (copy_up) {
+    copy_tree(target, aside, 0);
+    if (mount(aside, target, NULL, MS_MOVE, NULL) < 0) fail("tmpcopyup: move onto %s: %s", target, strerror(errno));
+    rmdir(aside);
+  }
   if (keep_mode && chmod(target, before.st_mode & 07777) < 0) fail("chmod %s: %s", target, strerror(errno));
-  /* A bind mount takes its other flags (read-only among them) only on a remount. */
-  unsigned long rest = flags & ~(MS_BIND | MS_REC);
-  if ((flags & MS_BIND) && rest && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | rest, NULL) < 0)
-    fail("remount %s: %s", target, strerror(errno));
+  /* A bind mount takes its other flags (read-only among them) only on a remount; so does a tmpfs's read-only. */
+  unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+  if (((flags & MS_BIND) && rest) || (is_tmpfs && (flags & MS_RDONLY))) {
+    if (mount(NULL, target, NULL, MS_REMOUNT | (flags & MS_BIND) | rest, NULL) < 0)
+      fail("remount %s: %s", target, strerror(errno));
+  }
+  for (size_t p = 0; p < n_propagation; p++) {
+    if (mount(NULL, target, NULL, propagation[p], NULL) < 0) fail("propagation of %s: %s", target, strerror(errno));
+  }
+  /* runc (1.1) applies these to binds only. */
+  if ((flags & MS_BIND) && (attr.attr_set || attr.attr_clr) && mount_setattr(AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) < 0)
+    fail("mount_setattr %s: %s", target, strerror(errno));
+}
+
+/* linux.rootfsPropagation on the container's root, after its mounts, as runc does it on "/"
+ * (private and slave change nothing here: the guest's mounts are private already). */
+static void root_propagation(const char *root, const char *name) {
+  long k = LOOKUP(propagation_flags, name);
+  if (k < 0) fail("unknown root propagation %s", name);
+  unsigned long flag = propagation_flags[k].set;
+  if ((flag & (MS_PRIVATE | MS_SLAVE)) == 0 && mount(NULL, root, NULL, flag, NULL) < 0)
+    fail("propagation of %s: %s", root, strerror(errno));
 }
 
 /* In a user namespace, which cannot make device nodes: the guest's node bound on a file, as runc does. */
@@ -459,7 +586,7 @@ static void die_of_signals(void) {
 
 int main(int argc, char **argv) {
   int start_fd = -1;
-  const char *root = NULL, *cwd = "/", *groups = NULL, *caps_spec = NULL, *oom_score_adj = NULL;
+  const char *root = NULL, *root_propagation_name = NULL, *cwd = "/", *groups = NULL, *caps_spec = NULL, *oom_score_adj = NULL;
   const char *devices[MAX_LIST], *readonly_paths[MAX_LIST], *masks[MAX_LIST], *rlimits[MAX_LIST], *cgroup_sets[MAX_LIST];
   const char *device_rules[MAX_LIST];
   size_t n_devices = 0, n_readonly = 0, n_masks = 0, n_rlimits = 0, n_cgroup_sets = 0, n_device_rules = 0;
@@ -510,6 +637,7 @@ int main(int argc, char **argv) {
     }
     else if (!strcmp(flag, "--start-fd")) start_fd = (int)number(flag, value);
     else if (!strcmp(flag, "--root")) root = value;
+    else if (!strcmp(flag, "--root-propagation")) root_propagation_name = value;
     else if (!strcmp(flag, "--cwd")) cwd = value;
     else if (!strcmp(flag, "--uid")) uid = number(flag, value);
     else if (!strcmp(flag, "--gid")) gid = number(flag, value);
@@ -560,9 +688,11 @@ int main(int argc, char **argv) {
   if (joined_mounts) root = NULL;
   if (root && own_mounts) {
     enter_root_moved(root, readonly_root);
+    if (root_propagation_name) root_propagation("/", root_propagation_name);
   } else {
     if (readonly_root && root && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
       fail("remount %s read-only: %s", root, strerror(errno));
+    if (root_propagation_name && root) root_propagation(root, root_propagation_name);
     if (root && (chroot(root) < 0 || chdir("/") < 0)) fail("chroot %s: %s", root, strerror(errno));
     if (!root && chdir("/") < 0) fail("chdir /: %s", strerror(errno));
   }

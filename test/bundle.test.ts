@@ -84,6 +84,17 @@ const broken: Breakage[] = [
   }), /\/linux\/seccomp\/syscalls\/0\/errnoRet: 70000 does not fit the filter's 16 bits/],
   ['seccomp rule without names', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ action: 'SCMP_ACT_ERRNO' } as never] }; }),
     /\/linux\/seccomp\/syscalls\/0\/names: is required/],
+  ['ociVersion 1.4', 'UnsupportedVersion', () => makeBundle((s) => { s.ociVersion = '1.4.0'; }),
+    /\/ociVersion: unsupported runtime-spec version "1\.4\.0" \(vmrun reads 1\.0\.x to 1\.3\.x\)/],
+  // runc passes what it does not know to the filesystem as data, and the kernel refuses it.
+  ['a tmpfs option no one knows', 'ConfigInvalid', () => makeBundle((s) => {
+    s.mounts!.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'sized=1m'] });
+  }), /\/mounts\/7\/options\/2: unknown option "sized=1m" for a tmpfs mount/],
+  ['defaults on a sysfs mount (runc passes it on as data)', 'ConfigInvalid', () => makeBundle((s) => {
+    s.mounts!.find((m) => m.type === 'sysfs')!.options!.push('defaults');
+  }), /\/mounts\/5\/options\/4: unknown option "defaults" for a sysfs mount/],
+  ['unknown rootfsPropagation', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.rootfsPropagation = 'rsharedx'; }),
+    /\/linux\/rootfsPropagation: unknown propagation "rsharedx"/],
   ['missing rootfs', 'RootfsNotFound', async () => {
     const dir = await makeBundle();
     await rm(join(dir, 'rootfs'), { recursive: true });
@@ -133,6 +144,25 @@ describe('vmrun validate accepts', () => {
       vm: { hypervisor: { path: '/x' } },
     }));
     expect((await vmrun(['validate', '--bundle', bundle])).exitCode).toBe(0);
+  });
+
+  test("runtime-spec 1.3's fields, and mount options runc knows or a bind ignores", async () => {
+    const bundle = await makeBundle((s) => ({
+      ...s,
+      ociVersion: '1.3.0',
+      process: { ...s.process, execCPUAffinity: { initial: '0', final: '0-1' } },
+      linux: {
+        ...s.linux, rootfsPropagation: 'rslave', netDevices: { eth1: { name: 'eth1' } },
+        memoryPolicy: { mode: 'MPOL_BIND', nodes: '0' }, intelRdt: { schemata: ['L3:0=ff'], enableMonitoring: true },
+        resources: { pids: {} },
+      },
+      mounts: [...s.mounts!,
+        { destination: '/a', type: 'tmpfs', source: 'tmpfs', options: ['rprivate', 'tmpcopyup', 'size=1m', 'mode=755', 'rro', 'nosymfollow'] },
+        { destination: '/b', type: 'bind', source: '/tmp', options: ['rbind', 'rro', 'runbindable', 'anything=at-all'] },
+      ],
+      freebsd: { devices: [] },
+    }));
+    expect(await vmrun(['validate', '--bundle', bundle])).toMatchObject({ exitCode: 0, stderr: '' });
   });
 
   test('an absolute root.path', async () => {

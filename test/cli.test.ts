@@ -14,6 +14,19 @@ describe('vmrun --version', () => {
   });
 });
 
+describe('vmrun features', () => {
+  test('names the runtime-spec versions and runc\'s mount options, the extensions among them', async () => {
+    const r = await vmrun(['features']);
+    expect(r.exitCode).toBe(0);
+    const f = JSON.parse(r.stdout);
+    expect(f).toMatchObject({ ociVersionMin: '1.0.0', ociVersionMax: '1.3.0' });
+    for (const o of ['rbind', 'rshared', 'runbindable', 'unbindable', 'rro', 'rnoexec', 'tmpcopyup', 'nosymfollow']) {
+      expect(f.mountOptions).toContain(o);
+    }
+    expect(f.mountOptions).toEqual([...f.mountOptions].sort());
+  });
+});
+
 describe('vmrun spec', () => {
   test('writes a config.json that validates, and refuses to overwrite it', async () => {
     const dir = await tempDir();

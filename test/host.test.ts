@@ -4,7 +4,8 @@ import { accelRequest, chooseAccel, probeHost } from '../src/host/accel.js';
 import { cgroupDirs, hierarchies, limitFiles } from '../src/host/cgroups.js';
 import { parseNetwork } from '../src/host/network.js';
 import { parseSignal } from '../src/host/signals.js';
-import { guestPlan } from '../src/oci/guest-plan.js';
+import { guestPlan, withSubmounts } from '../src/oci/guest-plan.js';
+import { submountsOf } from '../src/host/bind-mounts.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 import { unhonouredFields } from '../src/oci/unhonoured.js';
 import type { Spec } from '../src/generated/config.js';
@@ -113,6 +114,39 @@ describe('guest plan', () => {
     ]);
   });
 
+  test('carries linux.rootfsPropagation and the mount extensions to vmrun-exec', () => {
+    const spec = defaultSpec();
+    spec.linux!.rootfsPropagation = 'rshared';
+    spec.mounts!.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rprivate', 'tmpcopyup'] });
+    const { plan } = guestPlan(spec);
+    expect(plan.rootfs).toEqual({ tag: 'rootfs', readonly: true, propagation: 'rshared' });
+    const args = mountArgs(plan, true);
+    expect(args.slice(args.indexOf('--root-propagation'), args.indexOf('--root-propagation') + 2)).toEqual(['--root-propagation', 'rshared']);
+    expect(args[args.indexOf('/container/run') + 1]).toBe('rprivate,tmpcopyup');
+  });
+
+  test("a recursive bind's host submounts are bound again below it, with their flags and its recursive options", () => {
+    const dir = '/run/vmrun-vm/abc/shares/binds';
+    const mountinfo = [
+      `90 80 0:40 / ${dir}/0 ro,relatime - ext4 /dev/vda rw`,
+      `91 90 0:41 / ${dir}/0/in\\040ner rw,nosuid,relatime - tmpfs tmpfs rw`,
+      `92 91 0:42 / ${dir}/0/in\\040ner/deep ro,nodev - tmpfs tmpfs rw`,
+      `93 80 0:43 / ${dir}/1/sub rw - tmpfs tmpfs rw`,
+      `94 80 0:44 / ${dir}/10/other rw - tmpfs tmpfs rw`,
+    ].join('\n');
+    const subs = submountsOf(mountinfo, dir, new Set(['0', '10']));
+    expect(subs).toEqual([
+      { name: '0', path: 'in ner', options: ['nosuid'] },
+      { name: '0', path: 'in ner/deep', options: ['ro', 'nodev'] },
+      { name: '10', path: 'other', options: [] },
+    ]);
+    const bind = { destination: '/data/', type: 'bind', source: '0', share: 'binds', options: ['rbind', 'ro', 'rro', 'rshared', 'private'] };
+    expect(withSubmounts([bind], subs)).toEqual([bind,
+      { destination: '/data/in ner', type: 'bind', source: '0/in ner', share: 'binds', options: ['bind', 'nosuid', 'rro', 'rshared'] },
+      { destination: '/data/in ner/deep', type: 'bind', source: '0/in ner/deep', share: 'binds', options: ['bind', 'ro', 'nodev', 'rro', 'rshared'] },
+    ]);
+  });
+
   test("becomes vmrun-exec's mount flags, in order, with the devices of /dev", () => {
     const spec = defaultSpec();
     spec.mounts = [{ destination: "/it's", type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, ...spec.mounts!];
@@ -140,6 +174,21 @@ describe('fields vmrun does not apply', () => {
       '/linux/intelRdt (the guest has no RDT)',
       '/linux/resources/blockIO (not applied yet)',
       "/linux/namespaces/1/path (a host namespace, which means nothing in the guest: the container shares the guest's ipc namespace)",
+    ]);
+  });
+
+  test("runtime-spec 1.3's new fields are named; an unset default (0, false) is not", () => {
+    const spec = defaultSpec() as Spec & { linux: Record<string, unknown>; process: Record<string, unknown>; vm?: unknown };
+    spec.process.execCPUAffinity = { initial: '0' };
+    spec.linux.netDevices = { eth1: {} };
+    spec.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
+    spec.linux.intelRdt = { schemata: ['L3:0=ff'] };
+    spec.linux.resources = { cpu: { idle: 0, burst: 1000 }, memory: { disableOOMKiller: false } } as never;
+    spec.mounts!.push({ destination: '/m', type: 'bind', source: '/tmp', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] } as never);
+    spec.vm = { hwConfig: { vcpus: 2 } };
+    expect(unhonouredFields(spec).map((f) => f.split(' ')[0])).toEqual([
+      '/process/execCPUAffinity', '/linux/intelRdt', '/linux/resources/cpu/burst', '/linux/memoryPolicy',
+      '/linux/netDevices', '/vm', '/mounts/7/uidMappings',
     ]);
   });
 });

@@ -6,8 +6,10 @@ import {
   DEFAULT_CONTAINER_MEMORY_MIB,
   GUEST_OVERHEAD_MIB,
   guestSize,
+  hostPidsLimit,
   MIN_CONTAINER_MEMORY_MIB,
   MIN_GUEST_MEMORY_MIB,
+  VMM_TASKS,
 } from '../src/vm/sizing.js';
 
 const host = { cpus: 4, memoryMiB: 8192 };
@@ -74,5 +76,13 @@ describe('guest vCPUs', () => {
     expect(cpusetSize('7')).toBe(1);
     expect(cpusetSize('0-4095')).toBe(4096);
     expect(cpusetSize('')).toBe(0);
+  });
+});
+
+describe('host pids limit', () => {
+  test("is the spec's value, unless below the VM's own tasks: then the margin, and by how much", () => {
+    expect(hostPidsLimit(VMM_TASKS + 1000)).toEqual({ pids: VMM_TASKS + 1000, raisedBy: 0 });
+    expect(hostPidsLimit(VMM_TASKS)).toEqual({ pids: VMM_TASKS, raisedBy: 0 });
+    expect(hostPidsLimit(20)).toEqual({ pids: VMM_TASKS, raisedBy: VMM_TASKS - 20 });
   });
 });

@@ -87,6 +87,18 @@ export interface GuestPlan {
      */
     tag: string;
     readonly: boolean;
+    /**
+     * linux.rootfsPropagation, applied to the root after the mounts.
+     */
+    propagation?:
+      | 'private'
+      | 'rprivate'
+      | 'shared'
+      | 'rshared'
+      | 'slave'
+      | 'rslave'
+      | 'unbindable'
+      | 'runbindable';
   };
   mounts: GuestMount[];
   process: ProcessPlan;

@@ -42,7 +42,7 @@ export type SeccompArch =
  */
 export interface Spec {
   /**
-   * Version of the runtime-spec the bundle follows; vmrun accepts 1.0.x, 1.1.x and 1.2.x.
+   * Version of the runtime-spec the bundle follows; vmrun accepts 1.0.x to 1.3.x.
    */
   ociVersion: string;
   root: Root;
@@ -134,6 +134,7 @@ export interface Linux {
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
   cgroupsPath?: string;
+  rootfsPropagation?: string;
   seccomp?: Seccomp;
 }
 export interface Resources {

@@ -5,20 +5,24 @@
 // process, not even a `rm -rf` of the VM directory, ever sees them.
 import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmrunError } from '../errors.js';
-import type { HostBind } from '../oci/guest-plan.js';
+import type { HostBind, HostSubmount } from '../oci/guest-plan.js';
 
 const run = promisify(execFile);
 
 /** This process's mount namespace, as /proc names it: mnt:[INODE]. */
 export const mountNamespace = () => readlinkSync('/proc/self/ns/mnt');
 
-/** Binds each source into `dir`; `callerNamespace` is the one the mounts must stay out of. */
-export async function mountBinds(dir: string, binds: HostBind[], callerNamespace: string): Promise<void> {
-  if (binds.length === 0) return;
+/**
+ * Binds each source into `dir`; `callerNamespace` is the one the mounts must stay out of.
+ * Returns the mounts each recursive bind brought along: virtiofs shows them to the guest as
+ * part of one mount, so the guest binds each again to give it its own flags, as under runc.
+ */
+export async function mountBinds(dir: string, binds: HostBind[], callerNamespace: string): Promise<HostSubmount[]> {
+  if (binds.length === 0) return [];
   // Mounted in the caller's namespace, they would outlive a crash and lie under a recursive delete.
   if (mountNamespace() === callerNamespace) throw new Error('refusing to bind host paths in the mount namespace of vmrun create');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -33,4 +37,24 @@ export async function mountBinds(dir: string, binds: HostBind[], callerNamespace
     await run('mount', [b.recursive ? '--rbind' : '--bind', b.source, target]);
     if (b.readonly) await run('mount', ['-o', 'remount,bind,ro', target]);
   }
+  const recursive = new Set(binds.filter((b) => b.recursive).map((b) => b.name));
+  return recursive.size === 0 ? [] : submountsOf(await readFile('/proc/self/mountinfo', 'utf8'), dir, recursive);
+}
+
+/** mountinfo's escapes of space, tab, newline and backslash. */
+const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+const SUBMOUNT_FLAGS = new Set(['ro', 'nosuid', 'nodev', 'noexec']);
+
+/** The mounts below `dir`/NAME for each recursive bind NAME, in mount order, with their flags. */
+export function submountsOf(mountinfo: string, dir: string, names: Set<string>): HostSubmount[] {
+  const found: HostSubmount[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const point = fields[4] === undefined ? '' : unescape(fields[4]);
+    if (!point.startsWith(dir + '/')) continue;
+    const [name, ...rest] = point.slice(dir.length + 1).split('/');
+    if (!names.has(name!) || rest.length === 0) continue;
+    found.push({ name: name!, path: rest.join('/'), options: fields[5]!.split(',').filter((o) => SUBMOUNT_FLAGS.has(o)) });
+  }
+  return found;
 }

@@ -21,7 +21,7 @@ import { hostLimits, ownCpus } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
-import { BINDS_TAG, guestPlan } from '../oci/guest-plan.js';
+import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { startPasst } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
@@ -109,7 +109,7 @@ export class Monitor {
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
     await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
-    await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace);
+    plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
     const xmlFile = join(layout.dir, 'domain.xml');

@@ -7,8 +7,8 @@ import { checkSpec } from '../schemas.js';
 import { parseJson } from './json-text.js';
 import { semanticProblems } from './semantics.js';
 
-/** The runtime-spec versions vmrun reads: 1.0.x, 1.1.x and 1.2.x, with any pre-release suffix. */
-export const SUPPORTED_OCI_VERSION = /^1\.[0-2]\.\d+(-[\w.+-]+)?$/;
+/** The runtime-spec versions vmrun reads: 1.0.x to 1.3.x, with any pre-release suffix. */
+export const SUPPORTED_OCI_VERSION = /^1\.[0-3]\.\d+(-[\w.+-]+)?$/;
 
 export interface Bundle {
   /** Absolute path of the bundle directory. */
@@ -45,7 +45,7 @@ export function checkConfig(value: unknown, where = 'config.json'): Spec {
   if (typeof version === 'string' && !SUPPORTED_OCI_VERSION.test(version)) {
     throw new VmrunError(
       'UnsupportedVersion',
-      `${where}: /ociVersion: unsupported runtime-spec version "${version}" (vmrun reads 1.0.x, 1.1.x and 1.2.x)`,
+      `${where}: /ociVersion: unsupported runtime-spec version "${version}" (vmrun reads 1.0.x to 1.3.x)`,
     );
   }
   const checked = checkSpec(value);
@@ -71,7 +71,7 @@ export function checkConfigPart(part: 'resources', value: unknown, where: string
 export function checkConfigPart(part: keyof typeof PARTS, value: unknown, where: string): unknown {
   const { pointer, spec } = PARTS[part];
   try {
-    const checked = checkConfig({ ociVersion: '1.2.0', root: { path: 'rootfs' }, ...spec(value) });
+    const checked = checkConfig({ ociVersion: '1.3.0', root: { path: 'rootfs' }, ...spec(value) });
     return part === 'process' ? checked.process : checked.linux!.resources;
   } catch (e) {
     const problems = (e as VmrunError).details?.length ? (e as VmrunError).details : [(e as Error).message];

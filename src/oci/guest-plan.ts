@@ -19,6 +19,15 @@ export interface HostBind {
   readonly: boolean;
 }
 
+/** A mount found below a recursive bind's source on the host: NAME/PATH in the binds share. */
+export interface HostSubmount {
+  name: string;
+  /** Relative to the bind's source. */
+  path: string;
+  /** Its own flags on the host (ro, nosuid, nodev, noexec). */
+  options: string[];
+}
+
 export interface PlannedGuest {
   plan: GuestPlan;
   /** The host paths to share, one per bind mount. */
@@ -56,6 +65,7 @@ export function guestPlan(spec: Spec, bundleDir = '/'): PlannedGuest {
 
   const plan: GuestPlan = { rootfs: { tag: ROOTFS_TAG, readonly: spec.root.readonly ?? false }, mounts, process };
   const linux = spec.linux ?? {};
+  if (linux.rootfsPropagation) plan.rootfs.propagation = linux.rootfsPropagation as NonNullable<GuestPlan['rootfs']['propagation']>;
   if (spec.hostname !== undefined) plan.hostname = spec.hostname;
   if (spec.domainname !== undefined) plan.domainname = spec.domainname;
   if (linux.sysctl !== undefined) plan.sysctl = linux.sysctl;
@@ -115,6 +125,25 @@ function deviceRule(r: DeviceRule): GuestDeviceRule {
   if (r.major !== undefined && r.major >= 0) rule.major = r.major;
   if (r.minor !== undefined && r.minor >= 0) rule.minor = r.minor;
   return rule;
+}
+
+/** Options of a bind that reach its whole tree: recursive attributes and propagation. */
+const TREE_OPTION = /^r(ro|rw|no\w+|suid|dev|exec|diratime|relatime|atime|strictatime|symfollow|private|shared|slave|unbindable)$/;
+
+/**
+ * The guest's mounts with each host submount of a recursive bind bound again below it, with
+ * its own flags and the bind's recursive options: as runc's rbind, `ro` makes only the top
+ * read-only, `rro` all of it.
+ */
+export function withSubmounts(mounts: GuestMount[], submounts: HostSubmount[]): GuestMount[] {
+  return mounts.flatMap((m) => {
+    if (!m.share) return [m];
+    const inherited = (m.options ?? []).filter((o) => TREE_OPTION.test(o));
+    return [m, ...submounts.filter((s) => s.name === m.source).map((s) => ({
+      destination: `${m.destination.replace(/\/$/, '')}/${s.path}`, type: 'bind', share: m.share,
+      source: `${s.name}/${s.path}`, options: ['bind', ...s.options, ...inherited],
+    }))];
+  });
 }
 
 /** config.json's process (or an exec's process.json) as the agent runs it. */

@@ -2,6 +2,7 @@
 import type { Spec } from '../generated/config.js';
 import { isBindMount } from './guest-plan.js';
 import { RLIMITS } from './linux-ids.js';
+import { mountOptionProblems, PROPAGATION } from './mount-options.js';
 import { networkProblems } from './network-mode.js';
 import { seccompProblems } from './seccomp.js';
 
@@ -27,7 +28,12 @@ export function semanticProblems(spec: Spec): string[] {
   });
   spec.mounts?.forEach((m, i) => {
     if (isBindMount(m) && !m.source) problems.push(`/mounts/${i}/source: a bind mount needs a source`);
+    problems.push(...mountOptionProblems(m, i, isBindMount(m)));
   });
+  const rootPropagation = spec.linux?.rootfsPropagation;
+  if (rootPropagation && !PROPAGATION.includes(rootPropagation)) {
+    problems.push(`/linux/rootfsPropagation: unknown propagation "${rootPropagation}"`);
+  }
   for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
     if (!SYSCTL_KEY.test(key)) problems.push(`/linux/sysctl/${key}: not a sysctl name`);
   }

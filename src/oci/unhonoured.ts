@@ -16,15 +16,23 @@ const NOT_APPLIED: [string, string][] = [
   ['/linux/intelRdt', 'the guest has no RDT'],
   ['/linux/personality', 'not applied in the guest yet'],
   ['/linux/timeOffsets', 'the guest has its own clocks; offsets are not applied'],
-  ['/linux/rootfsPropagation', 'the guest has one mount namespace: nothing to propagate to'],
   ['/linux/resources/memory/swap', 'the guest has no swap'],
   ['/linux/resources/blockIO', 'not applied yet'],
   ['/linux/resources/hugepageLimits', 'not applied yet'],
   ['/linux/resources/network', 'not applied yet'],
   ['/linux/resources/rdma', 'not applied yet'],
   ['/linux/resources/unified', 'not applied yet'],
+  ['/linux/resources/memory/kernel', 'not applied yet'],
+  ['/linux/resources/memory/kernelTCP', 'not applied yet'],
+  ['/linux/resources/memory/swappiness', 'the guest has no swap'],
+  ['/linux/resources/memory/disableOOMKiller', 'not applied yet'],
+  ['/linux/resources/cpu/burst', 'not applied yet'],
+  ['/linux/resources/cpu/idle', 'not applied yet'],
+  ['/linux/resources/cpu/realtimeRuntime', 'not applied yet'],
+  ['/linux/resources/cpu/realtimePeriod', 'not applied yet'],
   ['/linux/memoryPolicy', 'not applied yet'],
   ['/linux/netDevices', LATER_HOST],
+  ['/vm', 'vmrun chooses the VM: its hypervisor, kernel, image and hardware'],
 ];
 
 function at(spec: unknown, pointer: string): unknown {
@@ -36,14 +44,20 @@ function at(spec: unknown, pointer: string): unknown {
   return value;
 }
 
-const isEmpty = (v: unknown) => v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0) ||
+const isEmpty = (v: unknown) => v === undefined || v === null || v === false || v === 0 || (Array.isArray(v) && v.length === 0) ||
   (typeof v === 'object' && v !== null && Object.keys(v).length === 0) || v === '';
 
 /** Each field config.json sets that vmrun leaves out, as `FIELD (why)`. */
 export function unhonouredFields(spec: Spec): string[] {
   const found = NOT_APPLIED.filter(([pointer]) => !isEmpty(at(spec, pointer))).map(([pointer, why]) => `${pointer} (${why})`);
+  (spec.mounts as { uidMappings?: unknown; gidMappings?: unknown }[] | undefined)?.forEach((m, i) => {
+    for (const key of ['uidMappings', 'gidMappings'] as const) {
+      if (!isEmpty(m[key])) found.push(`/mounts/${i}/${key} (the guest has no user namespace to map)`);
+    }
+  });
   spec.linux?.namespaces?.forEach((ns, i) => {
-    if (ns.path && ns.type !== 'network') found.push(`/linux/namespaces/${i}/path (a host namespace, which means nothing in the guest: the container shares the guest's ${ns.type} namespace)`);
+    if (ns.type === 'time' && !ns.path) found.push(`/linux/namespaces/${i} (no time namespace is made: the container shares the guest's clocks)`);
+    else if (ns.path && ns.type !== 'network') found.push(`/linux/namespaces/${i}/path (a host namespace, which means nothing in the guest: the container shares the guest's ${ns.type} namespace)`);
   });
   return found;
 }

@@ -18,7 +18,7 @@ import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
 import { createCgroup, removeCgroup, type HostCgroupLimits } from '../host/cgroups.js';
 import { hostLimits } from '../host/limits.js';
-import { guestSize, VMM_OVERHEAD_MIB, VMM_TASKS } from '../vm/sizing.js';
+import { guestSize, hostPidsLimit, VMM_OVERHEAD_MIB } from '../vm/sizing.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
 import { networkNamespace } from '../oci/network-mode.js';
@@ -74,7 +74,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   warnUnhonoured(ctx, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
   const cgroupsPath = bundle.spec.linux?.cgroupsPath;
-  const cgroups = cgroupsPath ? await createCgroup(cgroupsPath, hostCgroupLimits(bundle.spec)) : undefined;
+  const cgroups = cgroupsPath ? await createCgroup(cgroupsPath, hostCgroupLimits(ctx, bundle.spec)) : undefined;
   await ctx.store.create({
     recordVersion: 1,
     id,
@@ -148,15 +148,21 @@ function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
 /**
  * What the VM's host cgroup holds: the whole guest plus what QEMU, virtiofsd, virsh and the
  * monitor use beside it (measured under TCG: about 200 MiB), config.json's CPU values, and its
- * pids limit plus the VMM's own tasks.
+ * pids limit, raised (with a warning) only when below what the VM's own tasks need.
  */
-function hostCgroupLimits(spec: Spec): HostCgroupLimits {
+function hostCgroupLimits(ctx: RuntimeContext, spec: Spec): HostCgroupLimits {
   const cpu = spec.linux?.resources?.cpu ?? {};
   const limits: HostCgroupLimits = { cpuQuota: cpu.quota && cpu.quota > 0 ? cpu.quota : undefined, cpuPeriod: cpu.period || undefined, cpuShares: cpu.shares || undefined, cpus: cpu.cpus || undefined };
   const limit = spec.linux?.resources?.memory?.limit;
   if (limit && limit > 0) limits.memoryBytes = (guestSize(spec, hostLimits()).memoryMiB + VMM_OVERHEAD_MIB) * 1024 * 1024;
   const pids = spec.linux?.resources?.pids?.limit;
-  if (pids && pids > 0) limits.pids = pids + VMM_TASKS;
+  if (pids && pids > 0) {
+    const { pids: max, raisedBy } = hostPidsLimit(pids);
+    limits.pids = max;
+    if (raisedBy > 0) {
+      ctx.log.warn(`/linux/resources/pids/limit: the host cgroup's pids.max is ${max}, raised by ${raisedBy} for the VM's own tasks (QEMU, virtiofsd, virsh, the monitor); the guest holds the container to ${pids}`);
+    }
+  }
   return limits;
 }
 

@@ -134,7 +134,7 @@ describe('a terminal', () => {
 
 test('features prints the runtime-spec features document', async () => {
   const f = JSON.parse((await vm.vmrun(['features'])).stdout);
-  expect(f.ociVersionMax).toBe('1.2.0');
+  expect(f.ociVersionMax).toBe('1.3.0');
   expect(f.hooks).toContain('createRuntime');
   expect(f.linux.capabilities).toContain('CAP_SYS_ADMIN');
   expect(f.mountOptions).toContain('rbind');

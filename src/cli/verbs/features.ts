@@ -1,20 +1,13 @@
 import type { Command } from 'commander';
 import { CAPABILITIES } from '../../oci/linux-ids.js';
 import { SECCOMP_ACTIONS, SECCOMP_ARCHS, SECCOMP_FLAGS, SECCOMP_KNOWN_FLAGS, SECCOMP_OPERATORS } from '../../oci/seccomp.js';
+import { KNOWN_MOUNT_OPTIONS } from '../../oci/mount-options.js';
 import { SPEC_VERSION, VMRUN_VERSION } from '../../version.js';
 import { verb } from '../run-verb.js';
 
-/** The mount options vmrun-exec applies in the guest (guest-agent/vmrun-exec.c). */
-const MOUNT_OPTIONS = [
-  'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'noatime', 'nodev', 'nodiratime',
-  'noexec', 'norelatime', 'nostrictatime', 'nosuid', 'private', 'rbind', 'relatime', 'ro',
-  'rprivate', 'rshared', 'rslave', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'sync',
-];
-
 /**
  * What this runtime supports, in the runtime-spec's features document as `runc features`
- * prints it. Each container has a whole kernel to itself, so every namespace is "supported":
- * the guest is that namespace. seccomp is applied in the guest, without SCMP_ACT_NOTIFY (no
+ * prints it. The namespaces are made in the guest, as runc makes them on a host. seccomp is applied in the guest, without SCMP_ACT_NOTIFY (no
  * agent to notify); AppArmor and SELinux are not.
  */
 export function features(): object {
@@ -22,9 +15,11 @@ export function features(): object {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_VERSION,
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-    mountOptions: MOUNT_OPTIONS,
+    // runc's options, which vmrun-exec applies in the guest (src/oci/mount-options.ts).
+    mountOptions: KNOWN_MOUNT_OPTIONS,
     linux: {
-      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
+      // Made in the guest (network: the VM's, carried in); no time namespace.
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: Object.keys(CAPABILITIES),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
       seccomp: {
