@@ -560,13 +560,18 @@ static void write_sysctl(const char *spec) {
   write_file(path, eq + 1);
 }
 
-/* runc's way into a root on a ramfs (--no-pivot): the root, bound anew (a mount of this
-   namespace's own, which may move), moved over / and entered. What was there stays beneath. */
+/* runc's way into a root on a ramfs (--no-pivot): the root moved over / and entered; what was
+   there stays beneath. A root mounted before a user namespace was made is locked to its place
+   there: it is bound anew first (which leaves out unbindable submounts, as a bind does). */
 static void enter_root_moved(const char *root, int readonly) {
-  if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) fail("bind %s: %s", root, strerror(errno));
   if (readonly && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
     fail("remount %s read-only: %s", root, strerror(errno));
-  if (chdir(root) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0) fail("move %s over /: %s", root, strerror(errno));
+  if (chdir(root) < 0) fail("chdir %s: %s", root, strerror(errno));
+  if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) {
+    if (errno != EINVAL || mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(root) < 0 ||
+        (readonly && mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) || mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+      fail("move %s over /: %s", root, strerror(errno));
+  }
   if (chroot(".") < 0 || chdir("/") < 0) fail("chroot %s: %s", root, strerror(errno));
 }
 
