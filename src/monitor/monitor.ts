@@ -36,6 +36,7 @@ import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
+import { Sentry, sentryArgs } from './sentry.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -89,12 +90,21 @@ export class Monitor {
     private readonly driver: EmbeddedDriver,
     /** Where hooks run: vmrun's own namespaces. */
     private readonly namespaces: RuntimeNamespaces,
+    /** The container's init on the host: the pid state reports. */
+    private readonly sentry: Sentry,
     /** The VM's network card, if it has one. */
     private readonly nic?: Nic,
     /** The named network namespace the monitor lives in, if config.json names one. */
     private readonly netnsPath?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
+    sentry.on('signal', (signal) => void this.forward(signal));
+    sentry.on('gone', () => this.sentryGone());
+  }
+
+  /** The pid `state` and --pid-file report. */
+  get pid(): number {
+    return this.sentry.pid;
   }
 
   /** Boots the VM and creates the container in it; on failure, leaves no VM behind. */
@@ -105,6 +115,10 @@ export class Monitor {
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
+    // Started first, to be ready while the VM is prepared; it must be before the VM boots.
+    const sentryHelper = await hostHelper(o.cacheDir, 'vmrun-sentry');
+    const starting = Sentry.start(sentryHelper, sentryArgs(bundle.spec, record.rootfs, layout.dir));
+    starting.catch(() => undefined); // awaited below, after the other preparations
 
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
@@ -123,8 +137,9 @@ export class Monitor {
     }));
 
     const namespaces = await runtimeNamespaces(o.cacheDir);
+    const sentry = await starting;
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, namespaces, nic, networkNamespace(bundle.spec)?.path);
+    const monitor = new Monitor(o, record, layout, driver, namespaces, sentry, nic, networkNamespace(bundle.spec)?.path);
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
@@ -135,7 +150,7 @@ export class Monitor {
       await created;
       const tCreated = Date.now();
       const procs = await vmProcesses(layout.libvirtRoot);
-      await monitor.update({ monitor: hostProcess(process.pid), accel: o.accel.accel, ...procs });
+      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(sentry.pid), accel: o.accel.accel, ...procs });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
       // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
@@ -153,11 +168,13 @@ export class Monitor {
       monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
       monitor.execs = new ExecSessions(channel, () => monitor.checkCanExec(), o.log);
       await monitor.execs.serve(layout.execSocket);
-      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(signal));
+      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
+      if (monitor.sentryLost) throw new VmrunError('InvalidState', "the container's host process (vmrun-sentry) was killed");
       await monitor.update({ phase: 'created' });
       return monitor;
     } catch (e) {
       await monitor.teardown();
+      await monitor.sentry.exit(255);
       await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
@@ -165,7 +182,8 @@ export class Monitor {
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid), this.namespaces);
+    // As runc gives them its init's pid: the sentry's.
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : this.sentry.pid), this.namespaces);
   }
 
   private async connectAgent(): Promise<AgentChannel> {
@@ -291,8 +309,17 @@ export class Monitor {
     await this.channel!.request({ op: 'network', interfaces, routes });
   }
 
-  private async forward(signal: NodeJS.Signals): Promise<void> {
-    await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals[signal] }).catch(() => undefined);
+  private async forward(signal: number): Promise<void> {
+    await this.channel?.request({ op: 'signal', process: 'init', signal }).catch(() => undefined);
+  }
+
+  /** Set when the sentry dies before the container is created, which then fails. */
+  private sentryLost = false;
+
+  /** The sentry was killed (kill -9): the container ends as runc's does when its init is SIGKILLed. */
+  private sentryGone(): void {
+    if (this.record.phase === 'creating') this.sentryLost = true;
+    else void this.stop(137, "its host process (vmrun-sentry) was killed", { waitForOutput: false });
   }
 
   /** Ends the container once: its output out, the VM gone, the record stopped, then the status. */
@@ -302,6 +329,7 @@ export class Monitor {
       if (waitForOutput) await this.output;
       await this.update({ phase: 'stopped', exitStatus: status });
       await this.teardown();
+      await this.sentry.exit(status);
       this.finish(status);
       return status;
     })();

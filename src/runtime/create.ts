@@ -12,7 +12,7 @@ import type { Hook, Hooks, Spec } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import { hostHelper } from '../host/helpers.js';
-import { startReadyChild } from '../host/ready-child.js';
+import { startReadyChild, type ReadyChild } from '../host/ready-child.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
@@ -99,9 +99,10 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await chmod(dirname(layout.dir), 0o711);
       await mkdir(layout.dir, { mode: 0o700 });
       const launcher = await monitorLauncher(bundle.spec);
-      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
-      // Whole or not at all, as runc writes it: a reader never sees half a pid.
-      if (o.pidFile) await writeFileAtomically(o.pidFile, String(monitor.pid));
+      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
+      // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
+      // writes it: a reader never sees half a pid.
+      if (o.pidFile) await writeFileAtomically(o.pidFile, String(reply.pid ?? monitor.pid));
       return monitor;
     });
   } catch (e) {
@@ -160,7 +161,7 @@ function hostCgroupLimits(spec: Spec): HostCgroupLimits {
   return limits;
 }
 
-async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ChildProcess> {
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ReadyChild> {
   const args: MonitorArgs = {
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
@@ -171,7 +172,7 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
   const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
   try {
     const argv = [...terminal, ...launcher, process.execPath, MONITOR_MAIN, JSON.stringify(args)];
-    return (await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`)).child;
+    return await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`);
   } finally {
     namespaces.forEach((fd) => closeSync(fd));
   }
