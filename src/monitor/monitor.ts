@@ -80,6 +80,8 @@ export class Monitor {
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
   private stopping?: Promise<number>;
+  /** The container's init on the host (src/monitor/sentry.ts). */
+  private sentry?: Sentry;
   readonly done: Promise<number>;
   private finish!: (status: number) => void;
 
@@ -90,21 +92,25 @@ export class Monitor {
     private readonly driver: EmbeddedDriver,
     /** Where hooks run: vmrun's own namespaces. */
     private readonly namespaces: RuntimeNamespaces,
-    /** The container's init on the host: the pid state reports. */
-    private readonly sentry: Sentry,
     /** The VM's network card, if it has one. */
     private readonly nic?: Nic,
     /** The named network namespace the monitor lives in, if config.json names one. */
     private readonly netnsPath?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
-    sentry.on('signal', (signal) => void this.forward(signal));
-    sentry.on('gone', () => this.sentryGone());
   }
 
-  /** The pid `state` and --pid-file report. */
+  /** The pid `state` and --pid-file report, once the container is created. */
   get pid(): number {
-    return this.sentry.pid;
+    return this.sentry!.pid;
+  }
+
+  /** The container's init on the host, once it is ready: its signals go to the container. */
+  private adopt(sentry: Sentry): void {
+    this.sentry = sentry;
+    sentry.on('signal', (signal) => void this.forward(signal));
+    sentry.on('gone', () => this.sentryGone());
+    if (sentry.ended) this.sentryGone();
   }
 
   /** Boots the VM and creates the container in it; on failure, leaves no VM behind. */
@@ -115,10 +121,10 @@ export class Monitor {
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
-    // Started first, to be ready while the VM is prepared; it must be before the VM boots.
-    const sentryHelper = await hostHelper(o.cacheDir, 'vmrun-sentry');
-    const starting = Sentry.start(sentryHelper, sentryArgs(bundle.spec, record.rootfs, layout.dir));
-    starting.catch(() => undefined); // awaited below, after the other preparations
+    // Started first, to start while the VM is prepared and boots: create checked its
+    // namespace paths (src/host/namespaces.ts), so it fails only if the host cannot do it.
+    const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
+    starting.catch(() => undefined); // awaited once the VM is created
 
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
@@ -137,9 +143,8 @@ export class Monitor {
     }));
 
     const namespaces = await runtimeNamespaces(o.cacheDir);
-    const sentry = await starting;
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, namespaces, sentry, nic, networkNamespace(bundle.spec)?.path);
+    const monitor = new Monitor(o, record, layout, driver, namespaces, nic, networkNamespace(bundle.spec)?.path);
     try {
       if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
       const t0 = Date.now();
@@ -150,7 +155,8 @@ export class Monitor {
       await created;
       const tCreated = Date.now();
       const procs = await vmProcesses(layout.libvirtRoot);
-      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(sentry.pid), accel: o.accel.accel, ...procs });
+      monitor.adopt(await starting);
+      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel, ...procs });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
       // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
@@ -174,7 +180,7 @@ export class Monitor {
       return monitor;
     } catch (e) {
       await monitor.teardown();
-      await monitor.sentry.exit(255);
+      await monitor.sentry?.exit(255);
       await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
@@ -183,7 +189,7 @@ export class Monitor {
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
     // As runc gives them its init's pid: the sentry's.
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : this.sentry.pid), this.namespaces);
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : (this.sentry?.pid ?? process.pid)), this.namespaces);
   }
 
   private async connectAgent(): Promise<AgentChannel> {
@@ -329,7 +335,7 @@ export class Monitor {
       if (waitForOutput) await this.output;
       await this.update({ phase: 'stopped', exitStatus: status });
       await this.teardown();
-      await this.sentry.exit(status);
+      await this.sentry?.exit(status);
       this.finish(status);
       return status;
     })();

@@ -30,6 +30,9 @@ export function sentryArgs(spec: Spec, rootfs: string, label: string): string[] 
 }
 
 export class Sentry extends EventEmitter<{ signal: [number]; gone: [] }> {
+  /** Whether its socket has closed: it died (or exited). */
+  ended = false;
+
   private constructor(readonly pid: number, private readonly socket: Socket) {
     super();
   }
@@ -64,7 +67,11 @@ export class Sentry extends EventEmitter<{ signal: [number]; gone: [] }> {
         }
       });
       socket.on('error', () => undefined); // its end is gone: the close below says so
-      socket.on('close', () => (sentry ? sentry.emit('gone') : fail('InvalidState', 'it ended before it was ready')));
+      socket.on('close', () => {
+        if (!sentry) return fail('InvalidState', 'it ended before it was ready');
+        sentry.ended = true;
+        sentry.emit('gone');
+      });
     });
   }
 
