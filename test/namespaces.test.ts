@@ -9,7 +9,9 @@ import { checkNamespacePaths, namespaceKind } from '../src/host/namespaces.js';
 import { sentryArgs } from '../src/monitor/sentry.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 
-const withNamespaces = (namespaces: NonNullable<Spec['linux']>['namespaces']): Spec => {
+type Namespace = NonNullable<NonNullable<Spec['linux']>['namespaces']>[number];
+
+const withNamespaces = (namespaces: Namespace[]): Spec => {
   const spec = defaultSpec();
   spec.linux!.namespaces = namespaces;
   return spec;
@@ -35,7 +37,7 @@ describe('a namespace path', () => {
   });
 
   test("that is missing, of another type or no namespace fails create, naming the field", () => {
-    const check = (path: string, type = 'uts') => () => checkNamespacePaths(withNamespaces([{ type: 'pid' }, { type, path }]));
+    const check = (path: string, type: Namespace['type'] = 'uts') => () => checkNamespacePaths(withNamespaces([{ type: 'pid' }, { type, path }]));
     expect(check('/proc/self/ns/net')).toThrow('/linux/namespaces/1/path: /proc/self/ns/net is not a uts namespace (it is net)');
     expect(check('/etc/hostname')).toThrow('/linux/namespaces/1/path: /etc/hostname is not a namespace');
     expect(check('/no/such/ns')).toThrow('/linux/namespaces/1/path: /no/such/ns does not exist (ENOENT)');
