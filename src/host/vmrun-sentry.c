@@ -202,7 +202,8 @@ int main(int argc, char **argv) {
   }
   /* The cgroup namespace is rooted where the monitor (and so this) already is: the container's. */
   if (fresh && unshare(fresh) < 0) fail("InvalidState", "new namespaces: %s", strerror(errno));
-  if (fresh & CLONE_NEWUTS) {
+  /* As runc: in the container's UTS namespace, new or joined; never in the host's. */
+  if (find("uts", 3)->index >= 0) {
     if (hostname && sethostname(hostname, strlen(hostname)) < 0) fail("ConfigInvalid", "/hostname: %s", strerror(errno));
     if (domainname && setdomainname(domainname, strlen(domainname)) < 0) fail("ConfigInvalid", "/domainname: %s", strerror(errno));
   }
