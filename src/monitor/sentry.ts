@@ -66,7 +66,9 @@ export class Sentry extends EventEmitter<{ signal: [number]; gone: [] }> {
           sentry.emit('signal', Number(rest));
         }
       });
-      socket.on('error', () => undefined); // its end is gone: the close below says so
+      // Its end is gone: the close below says so (readline passes the socket's errors on).
+      socket.on('error', () => undefined);
+      lines.on('error', () => undefined);
       socket.on('close', () => {
         if (!sentry) return fail('InvalidState', 'it ended before it was ready');
         sentry.ended = true;
@@ -75,15 +77,17 @@ export class Sentry extends EventEmitter<{ signal: [number]; gone: [] }> {
     });
   }
 
-  /** Tells it the container's exit status, with which it exits; resolves once sent (or it is gone). */
+  private exiting?: Promise<void>;
+
+  /** Tells it the container's exit status, with which it exits; resolves once sent (or it is gone). Once. */
   exit(status: number): Promise<void> {
-    return new Promise((resolve) => {
+    return (this.exiting ??= new Promise((resolve) => {
       const timer = setTimeout(resolve, EXIT_TIMEOUT_MS);
       this.removeAllListeners('gone');
       this.socket.end(Buffer.from([status & 0xff]), () => {
         clearTimeout(timer);
         resolve();
       });
-    });
+    }));
   }
 }
