@@ -50,8 +50,9 @@ describe("the sentry's arguments", () => {
   test('a new namespace per entry, a path to join, the hostname; network and user are not its', () => {
     const spec = withNamespaces([{ type: 'pid' }, { type: 'network' }, { type: 'uts', path: '/proc/1/ns/uts' }, { type: 'mount' }, { type: 'user' }, { type: 'cgroup' }]);
     spec.hostname = 'box';
+    spec.root = { path: 'rootfs', readonly: true };
     expect(sentryArgs(spec, '/b/rootfs', '/run/vmrun-vm/abc')).toEqual([
-      '-h', 'box', '-n', 'pid:0', '-n', 'uts:2:/proc/1/ns/uts', '-n', 'mount:3', '-n', 'cgroup:5', '--', '/run/vmrun-vm/abc', '/b/rootfs',
+      '-h', 'box', '-r', '-n', 'pid:0', '-n', 'uts:2:/proc/1/ns/uts', '-n', 'mount:3', '-n', 'cgroup:5', '--', '/run/vmrun-vm/abc', '/b/rootfs',
     ]);
   });
 });

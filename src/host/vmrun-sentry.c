@@ -5,10 +5,11 @@
  * ones config.json names, the bundle's rootfs as the root, config.json's hostname. The network
  * namespace and the cgroup are the monitor's, which started it.
  *
- *   vmrun-sentry [-h HOSTNAME] [-d DOMAINNAME] [-n TYPE:INDEX[:PATH]]... LABEL ROOTFS
+ *   vmrun-sentry [-h HOSTNAME] [-d DOMAINNAME] [-r] [-n TYPE:INDEX[:PATH]]... LABEL ROOTFS
  *
  * TYPE is pid, ipc, uts, mount or cgroup; INDEX its entry in linux.namespaces, for errors; PATH
- * a namespace to join instead of a new one. LABEL (the VM directory) only names it in ps.
+ * a namespace to join instead of a new one. -r: the root is read-only (root.readonly). LABEL
+ * (the VM directory) only names it in ps.
  *
  * fd 3 is a socket to the monitor. It says "ready PID\n" (the host pid) or "error CODE MSG\n",
  * then "signal N\n" for each signal it receives. The monitor sends one byte, the container's
@@ -110,7 +111,7 @@ static void enter(struct ns *ns) {
 
 /* The rootfs as the mount namespace's root: pivot_root, or runc's MS_MOVE and chroot where the
  * old root cannot be pivoted away from (an initramfs). Nothing here propagates to the host. */
-static void enter_root(const char *rootfs) {
+static void enter_root(const char *rootfs, int readonly) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("InvalidState", "make / private: %s", strerror(errno));
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) fail("InvalidState", "bind %s: %s", rootfs, strerror(errno));
   if (chdir(rootfs) < 0) fail("InvalidState", "chdir %s: %s", rootfs, strerror(errno));
@@ -121,6 +122,8 @@ static void enter_root(const char *rootfs) {
     if (chroot(".") < 0) fail("InvalidState", "chroot %s: %s", rootfs, strerror(errno));
   }
   if (chdir("/") < 0) fail("InvalidState", "chdir /: %s", strerror(errno));
+  if (readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+    fail("InvalidState", "make / read-only: %s", strerror(errno));
 }
 
 /* Until the monitor says the status or goes: signals go on to it, orphans of a new pid
@@ -163,14 +166,15 @@ int main(int argc, char **argv) {
     for (int fd = 4; fd < 1024; fd++) close(fd);
 
   const char *hostname = NULL, *domainname = NULL;
-  int opt;
-  while ((opt = getopt(argc, argv, "+h:d:n:")) != -1) {
+  int opt, readonly = 0;
+  while ((opt = getopt(argc, argv, "+h:d:rn:")) != -1) {
     if (opt == 'h') hostname = optarg;
+    else if (opt == 'r') readonly = 1;
     else if (opt == 'd') domainname = optarg;
     else if (opt == 'n') parse_namespace(optarg);
     else fail("InvalidArgument", "vmrun-sentry: bad option");
   }
-  if (argc - optind != 2) fail("InvalidArgument", "usage: vmrun-sentry [-h HOST] [-d DOMAIN] [-n TYPE:INDEX[:PATH]]... LABEL ROOTFS");
+  if (argc - optind != 2) fail("InvalidArgument", "usage: vmrun-sentry [-h HOST] [-d DOMAIN] [-r] [-n TYPE:INDEX[:PATH]]... LABEL ROOTFS");
   const char *rootfs = argv[optind + 1];
 
   for (size_t i = 0; i < COUNT; i++)
@@ -207,7 +211,7 @@ int main(int argc, char **argv) {
     if (hostname && sethostname(hostname, strlen(hostname)) < 0) fail("ConfigInvalid", "/hostname: %s", strerror(errno));
     if (domainname && setdomainname(domainname, strlen(domainname)) < 0) fail("ConfigInvalid", "/domainname: %s", strerror(errno));
   }
-  if (fresh & CLONE_NEWNS) enter_root(rootfs);
+  if (fresh & CLONE_NEWNS) enter_root(rootfs, readonly);
   say("ready %d\n", (int)host_pid);
   serve(&all);
 }

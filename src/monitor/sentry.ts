@@ -22,6 +22,7 @@ export function sentryArgs(spec: Spec, rootfs: string, label: string): string[] 
   const args: string[] = [];
   if (spec.hostname) args.push('-h', spec.hostname);
   if (spec.domainname) args.push('-d', spec.domainname);
+  if (spec.root?.readonly) args.push('-r');
   for (const [i, ns] of (spec.linux?.namespaces ?? []).entries()) {
     const type = TYPES[ns.type];
     if (type) args.push('-n', ns.path ? `${type}:${i}:${ns.path}` : `${type}:${i}`);

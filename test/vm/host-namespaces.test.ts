@@ -30,10 +30,13 @@ async function expectNothingLeft(id: string): Promise<void> {
 }
 
 describe("the state's pid", () => {
-  test('lives in new pid, ipc, uts, mount and cgroup namespaces, as PID 1, with the rootfs as / and the hostname', async () => {
+  test('lives in new pid, ipc, uts, mount and cgroup namespaces, as PID 1, with the rootfs as / (read-only, as config.json says) and the hostname', async () => {
     const bundle = await vm.bundle('sleep', '1000');
     await writeFile(join(bundle, 'rootfs', 'vmrun-marker'), '');
-    await editConfig(bundle, (spec) => (spec.hostname = 'sentry-box'));
+    await editConfig(bundle, (spec) => {
+      spec.hostname = 'sentry-box';
+      spec.root!.readonly = true;
+    });
     expect((await vm.vmrun(['create', '--bundle', bundle, 'h1'])).exitCode).toBe(0);
     const { pid } = await vm.state('h1');
     const { monitor, sentry } = await record('h1');
@@ -46,6 +49,9 @@ describe("the state's pid", () => {
     expect(seen).toContain('vmrun-marker');
     expect(seen).not.toContain('work');
     expect(seen.at(-1)).toBe('sentry-box');
+    // root.readonly holds there too: a tool cannot write through it.
+    const write = await execa('nsenter', ['-t', String(pid), '-m', '/bin/touch', '/probe'], { reject: false });
+    expect(write.stderr).toMatch(/Read-only file system/);
     expect((await vm.vmrun(['delete', '--force', 'h1'])).exitCode).toBe(0);
     await expectNothingLeft('h1');
   });
@@ -87,16 +93,20 @@ describe("the state's pid", () => {
   });
 
   test('passes the signals it gets to the container, whose status it exits with, reaped by a subreaper', async () => {
-    const bundle = await vm.bundle('sh', '-c', 'trap "exit 7" TERM; while :; do sleep 1; done');
+    const bundle = await vm.bundle('sh', '-c', 'trap "exit 7" TERM; echo trapping; while :; do sleep 1; done');
     const pidFile = join(bundle, 'pid');
     // As containerd's shim: a subreaper, to which the sentry is reparented as an orphan.
     const reaper = execa(SUBREAPER, [VMRUN, '--root', vm.root, 'create', '--bundle', bundle, '--pid-file', pidFile, 'h4'], { reject: false });
+    // The container's stdout is create's, the subreaper's.
+    let out = '';
+    reaper.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     try {
       await until(async () => (await readFile(pidFile, 'utf8').catch(() => '')) !== '');
       const pid = Number(await readFile(pidFile, 'utf8'));
       expect(pid).toBe((await record('h4')).sentry.pid);
       expect(ppidOf(pid)).toBe(reaper.pid);
       expect((await vm.vmrun(['start', 'h4'])).exitCode).toBe(0);
+      await until(() => out.includes('trapping\n'), 30_000);
       process.kill(pid, 'SIGTERM');
       const lines = (await reaper).stdout.split('\n');
       expect(lines).toContain(`exited ${pid} 7`);
