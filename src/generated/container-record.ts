@@ -1,7 +1,7 @@
 // Generated from schemas/container-record.schema.json by `npm run gen`. Do not edit.
 
 /**
- * vmrun's own record of one container, kept as <root>/<id>/state.json and replaced atomically. Everything a later verb needs to find, inspect or clean up the container, even after every process of it has died, is here.
+ * vmrun's own record of one container, kept as <root>/<id>/state.json and replaced atomically. Everything a later verb needs to find, inspect or clean up the container, even after every process of it has died, is here. The monitor holds the VM and serves the control socket; the sentry (src/host/vmrun-sentry.c) stands for the container's init on the host, in its namespaces, and is the pid state and --pid-file report.
  */
 export interface ContainerRecord {
   recordVersion: 1;
@@ -27,6 +27,7 @@ export interface ContainerRecord {
   vmDir: string;
   accel?: 'kvm' | 'tcg';
   monitor?: HostProcess;
+  sentry?: HostProcess;
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
   passt?: HostProcess;

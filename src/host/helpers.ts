@@ -2,14 +2,15 @@
 // of the packages `vmrun setup` installs): what Node cannot do.
 //   vmrun-pty     a terminal whose master goes to --console-socket (SCM_RIGHTS)
 //   vmrun-nsexec  a hook run in vmrun's own namespaces, with its own argv[0]
+//   vmrun-sentry  the container's init on the host, in its namespaces (src/monitor/sentry.ts)
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 
-export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec';
-export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec'];
+export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry';
+export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry'];
 
 export async function hostHelper(cacheDir: string, name: HostHelper): Promise<string> {
   const source = join(PACKAGE_ROOT, 'src', 'host', `${name}.c`);

@@ -38,7 +38,8 @@ async function main(): Promise<void> {
     tellReady({ ok: false, error: { code, message: (e as Error).message } });
     process.exit(1);
   }
-  tellReady({ ok: true });
+  // The pid --pid-file gets: the sentry's (src/monitor/sentry.ts).
+  tellReady({ ok: true, pid: monitor.pid });
   process.exitCode = await monitor.done;
   log.info({ status: process.exitCode }, 'monitor done');
   process.exit();

@@ -36,6 +36,7 @@ import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
+import { Sentry, sentryArgs } from './sentry.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -79,6 +80,8 @@ export class Monitor {
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
   private stopping?: Promise<number>;
+  /** The container's init on the host (src/monitor/sentry.ts). */
+  private sentry?: Sentry;
   readonly done: Promise<number>;
   private finish!: (status: number) => void;
 
@@ -97,6 +100,19 @@ export class Monitor {
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
+  /** The pid `state` and --pid-file report, once the container is created. */
+  get pid(): number {
+    return this.sentry!.pid;
+  }
+
+  /** The container's init on the host, once it is ready: its signals go to the container. */
+  private adopt(sentry: Sentry): void {
+    this.sentry = sentry;
+    sentry.on('signal', (signal) => void this.forward(signal));
+    sentry.on('gone', () => this.sentryGone());
+    if (sentry.ended) this.sentryGone();
+  }
+
   /** Boots the VM and creates the container in it; on failure, leaves no VM behind. */
   static async create(o: MonitorOptions): Promise<Monitor> {
     const record = await o.store.load(o.id);
@@ -105,6 +121,10 @@ export class Monitor {
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
+    // Started first, to start while the VM is prepared and boots: create checked its
+    // namespace paths (src/host/namespaces.ts), so it fails only if the host cannot do it.
+    const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
+    starting.catch(() => undefined); // awaited once the VM is created
 
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
@@ -135,7 +155,8 @@ export class Monitor {
       await created;
       const tCreated = Date.now();
       const procs = await vmProcesses(layout.libvirtRoot);
-      await monitor.update({ monitor: hostProcess(process.pid), accel: o.accel.accel, ...procs });
+      monitor.adopt(await starting);
+      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel, ...procs });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
       // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
@@ -153,11 +174,13 @@ export class Monitor {
       monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
       monitor.execs = new ExecSessions(channel, () => monitor.checkCanExec(), o.log);
       await monitor.execs.serve(layout.execSocket);
-      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(signal));
+      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
+      if (monitor.sentryLost) throw new VmrunError('InvalidState', "the container's host process (vmrun-sentry) was killed");
       await monitor.update({ phase: 'created' });
       return monitor;
     } catch (e) {
       await monitor.teardown();
+      await monitor.sentry?.exit(255);
       await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
@@ -165,7 +188,8 @@ export class Monitor {
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : process.pid), this.namespaces);
+    // As runc gives them its init's pid: the sentry's.
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : (this.sentry?.pid ?? process.pid)), this.namespaces);
   }
 
   private async connectAgent(): Promise<AgentChannel> {
@@ -291,8 +315,17 @@ export class Monitor {
     await this.channel!.request({ op: 'network', interfaces, routes });
   }
 
-  private async forward(signal: NodeJS.Signals): Promise<void> {
-    await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals[signal] }).catch(() => undefined);
+  private async forward(signal: number): Promise<void> {
+    await this.channel?.request({ op: 'signal', process: 'init', signal }).catch(() => undefined);
+  }
+
+  /** Set when the sentry dies before the container is created, which then fails. */
+  private sentryLost = false;
+
+  /** The sentry was killed (kill -9): the container ends as runc's does when its init is SIGKILLed. */
+  private sentryGone(): void {
+    if (this.record.phase === 'creating') this.sentryLost = true;
+    else void this.stop(137, "its host process (vmrun-sentry) was killed", { waitForOutput: false });
   }
 
   /** Ends the container once: its output out, the VM gone, the record stopped, then the status. */
@@ -302,6 +335,7 @@ export class Monitor {
       if (waitForOutput) await this.output;
       await this.update({ phase: 'stopped', exitStatus: status });
       await this.teardown();
+      await this.sentry?.exit(status);
       this.finish(status);
       return status;
     })();

@@ -12,10 +12,11 @@ import type { Hook, Hooks, Spec } from '../generated/config.js';
 import type { AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
 import { hostHelper } from '../host/helpers.js';
-import { startReadyChild } from '../host/ready-child.js';
+import { startReadyChild, type ReadyChild } from '../host/ready-child.js';
 import type { LogFormat } from '../log.js';
 import type { MonitorArgs } from '../monitor/main.js';
 import { mountNamespace } from '../host/bind-mounts.js';
+import { checkNamespacePaths } from '../host/namespaces.js';
 import { createCgroup, removeCgroup, type HostCgroupLimits } from '../host/cgroups.js';
 import { hostLimits } from '../host/limits.js';
 import { guestSize, hostPidsLimit, VMM_OVERHEAD_MIB } from '../vm/sizing.js';
@@ -50,25 +51,22 @@ const NSENTER = '/usr/bin/nsenter';
 
 /**
  * How the monitor is started: in a mount namespace of its own (host/bind-mounts.ts), and in the
- * container's network namespace: the one config.json names, or a new one when it names none, so
- * that /proc/<state pid>/ns/net is the container's, as under runc. With no network namespace in
- * config.json, the monitor stays in vmrun's and the VM gets no network interface.
+ * container's network namespace: the one config.json names (checked by checkNamespacePaths), or
+ * a new one when it names none, so that /proc/<state pid>/ns/net is the container's, as under
+ * runc. With no network namespace in config.json, the monitor stays in vmrun's and the VM gets
+ * no network interface.
  */
-export async function monitorLauncher(spec: Spec): Promise<string[]> {
+export function monitorLauncher(spec: Spec): string[] {
   const netns = networkNamespace(spec);
   const unshare = [UNSHARE, '--mount', '--propagation', 'private', ...(netns && !netns.path ? ['--net'] : [])];
-  if (!netns?.path) return unshare;
-  const path = netns.path;
-  await stat(path).catch(() => {
-    throw new VmrunError('ConfigInvalid', `/linux/namespaces/${netns.index}/path: ${path} does not exist`);
-  });
-  return [NSENTER, `--net=${path}`, ...unshare];
+  return netns?.path ? [NSENTER, `--net=${netns.path}`, ...unshare] : unshare;
 }
 
 /** Creates the container; resolves with its monitor, a child of this process. */
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
   checkContainerId(id);
   const bundle = await loadBundle(o.bundle);
+  checkNamespacePaths(bundle.spec);
   await checkTerminal(!!bundle.spec.process.terminal, o);
   await readyAssets(o.cacheDir);
   warnUnhonoured(ctx, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
@@ -98,10 +96,11 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
       await chmod(dirname(layout.dir), 0o711);
       await mkdir(layout.dir, { mode: 0o700 });
-      const launcher = await monitorLauncher(bundle.spec);
-      const monitor = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
-      // Whole or not at all, as runc writes it: a reader never sees half a pid.
-      if (o.pidFile) await writeFileAtomically(o.pidFile, String(monitor.pid));
+      const launcher = monitorLauncher(bundle.spec);
+      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
+      // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
+      // writes it: a reader never sees half a pid.
+      if (o.pidFile) await writeFileAtomically(o.pidFile, String(reply.pid ?? monitor.pid));
       return monitor;
     });
   } catch (e) {
@@ -166,7 +165,7 @@ function hostCgroupLimits(ctx: RuntimeContext, spec: Spec): HostCgroupLimits {
   return limits;
 }
 
-async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ChildProcess> {
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ReadyChild> {
   const args: MonitorArgs = {
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
@@ -177,7 +176,7 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
   const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
   try {
     const argv = [...terminal, ...launcher, process.execPath, MONITOR_MAIN, JSON.stringify(args)];
-    return (await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`)).child;
+    return await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`);
   } finally {
     namespaces.forEach((fd) => closeSync(fd));
   }

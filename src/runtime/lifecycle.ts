@@ -65,8 +65,17 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       await controlRequest(layout.controlSocket, { op: 'destroy' }).catch(() => undefined);
       if (!(await waitGone(record.monitor!, 15_000))) process.kill(record.monitor!.pid, 'SIGKILL');
     }
-    // The monitor may have died before it could clean up (kill -9): do its part.
+    // The monitor may have died before it could clean up (kill -9): do its part. Its sentry
+    // exits when the monitor goes; one that has not yet is ended here.
     const fresh = await ctx.store.load(id).catch(() => record);
+    if (fresh.sentry && isAlive(fresh.sentry)) {
+      try {
+        process.kill(fresh.sentry.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+      await waitGone(fresh.sentry, 5_000);
+    }
     await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt].filter((p) => p !== undefined));
     if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces);
     await rm(layout.dir, { recursive: true, force: true });

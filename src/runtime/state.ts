@@ -8,13 +8,15 @@ import type { RuntimeContext } from './context.js';
 export type Status = ContainerState['status'];
 
 /**
- * The status now: a container whose monitor has died has stopped, and so has a created or
- * running one without a monitor. Before its monitor is recorded, a container is being created.
+ * The status now: a container whose monitor or sentry (its init on the host) has died has
+ * stopped, and so has a created or running one without a monitor. Before its monitor is
+ * recorded, a container is being created.
  */
 export function statusOf(record: ContainerRecord): Status {
   if (record.phase === 'stopped') return 'stopped';
   if (record.phase === 'creating' && !record.monitor) return 'creating';
-  return isAlive(record.monitor) ? record.phase : 'stopped';
+  const alive = isAlive(record.monitor) && (record.sentry === undefined || isAlive(record.sentry));
+  return alive ? record.phase : 'stopped';
 }
 
 export function stateOf(record: ContainerRecord, owner = ''): ContainerState {
@@ -22,7 +24,8 @@ export function stateOf(record: ContainerRecord, owner = ''): ContainerState {
   const state: ContainerState = {
     ociVersion: record.ociVersion,
     id: record.id,
-    pid: status === 'stopped' ? 0 : (record.monitor?.pid ?? 0),
+    // The sentry's, as runc reports its init's (a record older than the sentry: the monitor's).
+    pid: status === 'stopped' ? 0 : (record.sentry?.pid ?? record.monitor?.pid ?? 0),
     status,
     bundle: record.bundle,
     rootfs: record.rootfs,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs a command as a child subreaper, as containerd's shim is, and reports each process it
 reaps: "exited PID STATUS" (STATUS is the code, or 128+signal). Processes that outlive the
-command (a container's monitor) are reparented here, so their exit status can be seen."""
+command (a container's monitor and sentry) are reparented here, so their exit status can be seen."""
 import ctypes
 import os
 import sys

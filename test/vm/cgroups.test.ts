@@ -15,7 +15,7 @@ const vm = vmHarness();
 const MiB = 1024 * 1024;
 
 describe('the host cgroup', () => {
-  test('holds the monitor, QEMU and virtiofsd with the limits, and goes with delete', async () => {
+  test('holds the monitor, the sentry, QEMU and virtiofsd with the limits, and goes with delete', async () => {
     const path = `/vmrun-test/cg-${process.pid}`;
     const bundle = await vm.bundle('sleep', '100');
     await editConfig(bundle, (spec) => {
@@ -27,7 +27,8 @@ describe('the host cgroup', () => {
     // 20 is below what QEMU, virtiofsd and the monitor need on the host: raised, and said so.
     expect(created.stderr).toContain(`/linux/resources/pids/limit: the host cgroup's pids.max is ${VMM_TASKS}, raised by ${VMM_TASKS - 20}`);
     const record = JSON.parse(await readFile(join(vm.root, 'cg1', 'state.json'), 'utf8'));
-    const pids: number[] = [record.monitor.pid, record.qemu.pid, ...record.virtiofsd.map((p: { pid: number }) => p.pid)];
+    // The sentry too: containerd's shim reads the metrics of the --pid-file pid's cgroup.
+    const pids: number[] = [record.monitor.pid, record.sentry.pid, record.qemu.pid, ...record.virtiofsd.map((p: { pid: number }) => p.pid)];
     expect(pids.length).toBeGreaterThanOrEqual(3);
     for (const pid of pids) {
       const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');

@@ -1,5 +1,6 @@
 // vmrun as containerd's runc: what a user of `ctr run --runc-binary vmrun` sees, through
 // Debian's containerd and its containerd-shim-runc-v2.
+import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -87,6 +88,18 @@ describe('ctr task exec', () => {
     succeeded(await ctd.run('x1', ['sleep', '600'], { detach: true }));
   });
   afterAll(() => ctd.remove('x1'));
+
+  test("the task's pid is vmrun's sentry, the shim's child, in the container's namespaces and cgroup", async () => {
+    const row = (await ctd.ctr(['task', 'ls'])).stdout.split('\n').find((l) => l.split(/\s+/)[0] === 'x1')!;
+    const pid = Number(row.split(/\s+/)[1]);
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(readFileSync(`/proc/${ppid}/cmdline`, 'utf8')).toMatch(/containerd-shim-runc-v2\0.*-id\0x1\0/);
+    expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+    // The shim reads the metrics of the cgroup the pid is in.
+    const metrics = await ctd.ctr(['task', 'metrics', 'x1']);
+    succeeded(metrics);
+    expect(metrics.stdout).toMatch(/memory\.usage_in_bytes\s+[1-9]\d*/);
+  });
 
   test('runs a second process in the running container, with its output and status', async () => {
     const r = await ctd.exec('x1', 'e1', ['sh', '-c', 'echo hi; echo oops >&2; exit 3']);

@@ -16,7 +16,7 @@ describe('a container in a VM', () => {
     const bundle = await vm.bundle('sh', '-c', 'read x; echo out $x; echo err >&2; exit 3');
     const pidFile = join(bundle, 'pid');
     const script = `echo hi | ${VMRUN} --root ${vm.root} create --bundle ${bundle} --pid-file ${pidFile} c1 && ${VMRUN} --root ${vm.root} start c1`;
-    // As under containerd's shim, the monitor is reparented to a subreaper, which sees its status.
+    // As under containerd's shim, the pid (the sentry) is reparented to a subreaper, which sees its status.
     const r = await execa(SUBREAPER, ['sh', '-c', script], { reject: false });
     const pid = Number(await readFile(pidFile, 'utf8'));
     const lines = r.stdout.split('\n');

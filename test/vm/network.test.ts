@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { editConfig } from '../helpers/bundle.js';
@@ -110,7 +110,7 @@ describe('network', () => {
     expect((await vm.vmrun(['start', 'n6'])).exitCode).toBe(0);
     const qdiscs = () => execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
     expect(qdiscs()).toContain('ingress');
-    process.kill((await vm.state('n6')).pid, 'SIGKILL');
+    process.kill(JSON.parse(await readFile(join(vm.root, 'n6', 'state.json'), 'utf8')).monitor.pid, 'SIGKILL');
     await until(async () => (await vm.state('n6')).status === 'stopped');
     expect((await vm.vmrun(['delete', 'n6'])).exitCode).toBe(0);
     expect(qdiscs()).not.toContain('ingress');

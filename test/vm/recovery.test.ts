@@ -2,6 +2,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { isAlive } from '../../src/host/process.js';
 import { capabilitiesCache } from '../../src/vm/libvirt.js';
 import { vmLayout } from '../../src/vm/layout.js';
 import { cacheDir } from '../../src/paths.js';
@@ -14,10 +15,13 @@ describe('after kill -9 of the monitor', () => {
     const bundle = await vm.bundle('sleep', '1000');
     expect((await vm.vmrun(['create', '--bundle', bundle, 'r1'])).exitCode).toBe(0);
     expect((await vm.vmrun(['start', 'r1'])).exitCode).toBe(0);
-    const { pid } = await vm.state('r1');
-    process.kill(pid, 'SIGKILL');
+    const { monitor, sentry } = JSON.parse(await readFile(join(vm.root, 'r1', 'state.json'), 'utf8'));
+    expect((await vm.state('r1')).pid).toBe(sentry.pid);
+    process.kill(monitor.pid, 'SIGKILL');
     await until(async () => (await vm.state('r1')).status === 'stopped');
     expect((await vm.state('r1')).pid).toBe(0);
+    // The sentry, the state's pid, goes at once with the monitor (its socket's EOF).
+    await until(() => !isAlive(sentry), 10_000);
     // QEMU and virtiofsd outlive the monitor: libvirt's embedded driver cannot auto-destroy.
     expect(vm.processesOf('r1').some((p) => p.includes('qemu-system'))).toBe(true);
     const killed = await vm.vmrun(['kill', 'r1']);
