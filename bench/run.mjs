@@ -4,7 +4,8 @@
 //   (a) the floor: plain qemu-system-x86_64, the guest kernel as Debian packages it (vmlinuz),
 //       1 vCPU, 256 MiB, a busybox-only initramfs whose /init prints one line; time to that line;
 //       and beside it the same floor booting the unpacked kernel directly (PVH), as vmrun does
-//   (b) vmrun create + start to the container's first output line, with its breakdown
+//   (b) vmrun create + start to the container's first output line, with its breakdown, and the
+//       same for a config.json without namespaces: the difference is what they cost
 //   (c) opening a fresh libvirt root with and without the seeded QEMU capabilities
 // Writes bench/results.json and bench/results.md. Needs `vmrun setup` done; run as root.
 import { execFileSync, spawn } from 'node:child_process';
@@ -108,12 +109,19 @@ async function openRoot(seeded) {
 
 const bundle = join(work, 'bundle');
 execFileSync(join(top, 'test/fixtures/busybox-bundle'), [bundle, 'echo', 'first line']);
+// The same container without the namespaces runc's default config.json asks for (in the guest
+// and for the host process whose pid is reported), its network namespace kept.
+const bundleNoNs = join(work, 'bundle-no-namespaces');
+execFileSync(join(top, 'test/fixtures/busybox-bundle'), [bundleNoNs, 'echo', 'first line']);
+const specNoNs = JSON.parse(readFileSync(join(bundleNoNs, 'config.json'), 'utf8'));
+specNoNs.linux.namespaces = specNoNs.linux.namespaces.filter((ns) => ns.type === 'network');
+writeFileSync(join(bundleNoNs, 'config.json'), JSON.stringify(specNoNs));
 const initrd = floorInitrd();
 const rows = [];
 for (let i = 1; i <= RUNS; i++) {
-  const row = { floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel), vmrun: await vmrunFirstLine(bundle), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
+  const row = { floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel), vmrun: await vmrunFirstLine(bundle), noNamespaces: await vmrunFirstLine(bundleNoNs), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
   rows.push(row);
-  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), vmrun ${seconds(row.vmrun.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
+  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), vmrun ${seconds(row.vmrun.total)} s (without namespaces ${seconds(row.noNamespaces.total)} s), root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
 }
 rmSync(work, { recursive: true, force: true });
 
@@ -132,6 +140,7 @@ const results = {
     floor: m((r) => r.floor),
     floorPvh: m((r) => r.floorPvh),
     ...Object.fromEntries(parts.map((p) => [`vmrun.${p}`, m((r) => r.vmrun[p])])),
+    ...Object.fromEntries(parts.map((p) => [`noNamespaces.${p}`, m((r) => r.noNamespaces[p])])),
     rootSeeded: m((r) => r.rootSeeded),
     rootProbed: m((r) => r.rootProbed),
   },
@@ -157,6 +166,9 @@ const md = [
   `| &nbsp;&nbsp;&nbsp;&nbsp;agent creates the container's process | ${seconds(results.medianMs['vmrun.containerCreate'])} s |`,
   `| &nbsp;&nbsp;vmrun start returns | ${seconds(results.medianMs['vmrun.start'])} s |`,
   `| &nbsp;&nbsp;start to the first line | ${seconds(results.medianMs['vmrun.startToOutput'])} s |`,
+  `| (b'') the same without namespaces in config.json | ${seconds(results.medianMs['noNamespaces.total'])} s |`,
+  `| &nbsp;&nbsp;what the namespaces cost at create: (b) − (b''), create returns | ${seconds(results.medianMs['vmrun.create'] - results.medianMs['noNamespaces.create'])} s |`,
+  `| &nbsp;&nbsp;of which the agent creating the container's process | ${seconds(results.medianMs['vmrun.containerCreate'] - results.medianMs['noNamespaces.containerCreate'])} s |`,
   `| **ratio b/a** | **${results.ratio.toFixed(2)}** |`,
   `| ratio b/a' | ${results.ratioPvh.toFixed(2)} |`,
   `| (c) fresh libvirt root, capabilities seeded | ${seconds(results.medianMs.rootSeeded)} s |`,

@@ -26,9 +26,9 @@ export function updateCgroup(files: Record<string, string>): void {
     }
   }
   if (!fresh) return;
-  for (const { pid } of containerProcesses()) {
+  for (const { guestPid } of containerProcesses()) {
     try {
-      writeFileSync(join(CONTAINER_CGROUP, 'cgroup.procs'), String(pid));
+      writeFileSync(join(CONTAINER_CGROUP, 'cgroup.procs'), String(guestPid));
     } catch {
       // it ended meanwhile
     }

@@ -107,7 +107,8 @@ class Agent {
         await this.process(r.process).resize(r.rows, r.cols);
         return undefined;
       case 'ps': {
-        const processes = containerProcesses();
+        // As the container numbers them, as runc's are as the host does.
+        const processes = containerProcesses().map(({ guestPid: _, ...p }) => p);
         return { pids: processes.map((p) => p.pid), processes };
       }
       case 'stats':

@@ -2,8 +2,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface GuestProcess {
+  /** As the container numbers it: in its own PID namespace, if it has one (NSpid's last). */
   pid: number;
+  /** The parent's, numbered so too; 0 for a parent outside the container (a holder). */
   ppid: number;
+  /** As the guest numbers it, for signals and cgroups. */
+  guestPid: number;
   uid: number;
   /** The command line, or [name] for a process without one. */
   cmd: string;
@@ -27,20 +31,23 @@ export function containerProcesses(): GuestProcess[] {
       if (pid === 2 || ppid === 2) continue;
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const nspid = Number(/^NSpid:.*?(\d+)$/m.exec(status)?.[1] ?? pid);
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       const cmd = argv.length > 0 ? argv.join(' ') : `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`;
-      found.push({ pid, ppid, uid, cmd });
+      found.push({ pid: nspid, ppid, guestPid: pid, uid, cmd });
     } catch {
       // it ended while we looked
     }
   }
-  return found;
+  // Parents by the container's numbers too; one that is not the container's is 0, as a PID 1's.
+  const inner = new Map(found.map((p) => [p.guestPid, p.pid]));
+  return found.map((p) => ({ ...p, ppid: inner.get(p.ppid) ?? 0 }));
 }
 
 export function signalAll(signal: number): void {
-  for (const { pid } of containerProcesses()) {
+  for (const { guestPid } of containerProcesses()) {
     try {
-      process.kill(pid, signal);
+      process.kill(guestPid, signal);
     } catch {
       // it ended already
     }

@@ -17,9 +17,9 @@ export interface GuestStats {
 export function guestStats(): GuestStats {
   const processes = containerProcesses();
   let ticks = 0;
-  for (const { pid } of processes) {
+  for (const { guestPid } of processes) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const stat = readFileSync(`/proc/${guestPid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
     } catch {

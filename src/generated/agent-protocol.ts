@@ -259,7 +259,7 @@ export interface ResizeRequest {
   cols: number;
 }
 /**
- * List the container's processes; the result is {"pids": [...]} as the guest numbers them.
+ * List the container's processes; the result is {"pids": [...]} as the container numbers them (in its PID namespace).
  */
 export interface PsRequest {
   op: 'ps';

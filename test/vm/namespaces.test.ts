@@ -98,6 +98,14 @@ describe('the container in its own namespaces in the guest', () => {
     expect(vmrun).toMatch(/^null ok$/m);
   });
 
+  test("when PID 1 exits, the child it left behind (holding its stdout) ends with it, as under runc", async () => {
+    // Were the sleep to outlive PID 1, its open stdout would keep `run` waiting for 1000 s.
+    const { runc, vmrun, exitCode } = await bothRuntimes('n8', ['sh', '-c', 'sleep 1000 & echo left a child']);
+    expect(exitCode).toBe(0);
+    expect(vmrun).toBe(runc);
+    expect(vmrun).toBe('left a child');
+  });
+
   test('a TERM to PID 1 without a handler does not end it; KILL does, and a child it left is gone', async () => {
     const bundle = await vm.bundle('sh', '-c', 'sleep 1000 & exec sleep 1001');
     const run = vm.spawn(['run', '--bundle', bundle, 'n4'], { buffer: false, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
