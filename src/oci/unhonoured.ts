@@ -52,7 +52,7 @@ export function unhonouredFields(spec: Spec): string[] {
   const found = NOT_APPLIED.filter(([pointer]) => !isEmpty(at(spec, pointer))).map(([pointer, why]) => `${pointer} (${why})`);
   (spec.mounts as { uidMappings?: unknown; gidMappings?: unknown }[] | undefined)?.forEach((m, i) => {
     for (const key of ['uidMappings', 'gidMappings'] as const) {
-      if (!isEmpty(m[key])) found.push(`/mounts/${i}/${key} (the guest has no user namespace to map)`);
+      if (!isEmpty(m[key])) found.push(`/mounts/${i}/${key} (idmapped mounts are not made)`);
     }
   });
   spec.linux?.namespaces?.forEach((ns, i) => {
