@@ -4,7 +4,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { describe, expect, test, vi } from 'vitest';
-import { AgentChannel, AgentError, DEFAULT_WINDOW, ProtocolError } from '../src/agent/channel.js';
+import { AgentChannel, AgentError, DEFAULT_WINDOW, PROTOCOL_VERSIONS, ProtocolError } from '../src/agent/channel.js';
 import {
   creditFrame,
   encodeFrame,
@@ -105,7 +105,7 @@ function rawPeer(port: Duplex) {
   return {
     frames,
     send,
-    hello: (versions = [1], window = 65536) => send({ type: 'hello', versions, window }),
+    hello: (versions = PROTOCOL_VERSIONS, window = 65536) => send({ type: 'hello', versions, window }),
     dataBytes: (stream: number) =>
       frames
         .filter((f) => f.kind === FrameKind.DATA && f.stream === stream)
@@ -123,7 +123,7 @@ async function channelAndRawPeer(window?: number) {
   const channel = new AgentChannel(port);
   const errors = record<ProtocolError>(channel, 'error');
   const peer = rawPeer(peerPort);
-  peer.hello([1], window);
+  peer.hello(PROTOCOL_VERSIONS, window);
   await channel.hello('vmrun test');
   return { channel, errors, peer, peerPort };
 }
@@ -227,8 +227,8 @@ describe('handshake', () => {
     const host = new AgentChannel(hostPort);
     const agent = new AgentChannel(agentPort, { window: 65536 });
     const [h, a] = await Promise.all([host.hello('vmrun 0.1.0'), agent.hello('vmrun-agent 0.1.0')]);
-    expect(h).toEqual({ version: 1, peerWindow: 65536, peerSoftware: 'vmrun-agent 0.1.0' });
-    expect(a).toEqual({ version: 1, peerWindow: DEFAULT_WINDOW, peerSoftware: 'vmrun 0.1.0' });
+    expect(h).toEqual({ version: 2, peerWindow: 65536, peerSoftware: 'vmrun-agent 0.1.0' });
+    expect(a).toEqual({ version: 2, peerWindow: DEFAULT_WINDOW, peerSoftware: 'vmrun 0.1.0' });
   });
 
   test("completes when the peer's hello arrives before ours is sent", async () => {
@@ -237,9 +237,9 @@ describe('handshake', () => {
     const peer = rawPeer(peerPort);
     peer.send({ type: 'hello', versions: [3, 1, 2], window: 100000 });
     await once(port, 'data'); // the channel's own listener, added first, has taken the hello
-    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 1, peerWindow: 100000 });
+    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 2, peerWindow: 100000 });
     await vi.waitFor(() =>
-      expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', versions: [1] })]),
+      expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', versions: PROTOCOL_VERSIONS })]),
     );
   });
 
@@ -247,10 +247,10 @@ describe('handshake', () => {
     const [port, peerPort] = memoryPair();
     const channel = new AgentChannel(port);
     const closed = closing(channel);
-    rawPeer(peerPort).hello([2, 3]);
+    rawPeer(peerPort).hello([1, 3]);
     const failure = channel.hello('vmrun');
     await expect(failure).rejects.toThrow(ProtocolError);
-    await expect(failure).rejects.toThrow('this side speaks 1, the peer 2, 3');
+    await expect(failure).rejects.toThrow('this side speaks 2, the peer 1, 3');
     await closed;
     expect(() => channel.send(exit)).toThrow(/closed/);
   });

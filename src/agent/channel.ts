@@ -14,7 +14,12 @@ export { ProtocolError } from './frames.js';
 /** The name of the virtio-serial port the agent listens on. */
 export const AGENT_PORT = 'vmrun.agent';
 
-export const PROTOCOL_VERSIONS: Hello['versions'] = [1];
+/**
+ * Raised with every change of the messages' schema: an agent built before the change is then
+ * refused at the hello, where it would otherwise drop the requests it cannot read. 2: the
+ * container's namespaces, device rules, seccomp and mount extensions in the guest plan.
+ */
+export const PROTOCOL_VERSIONS: Hello['versions'] = [2];
 /** DATA bytes per stream this side holds for a consumer that has stopped reading. */
 export const DEFAULT_WINDOW = 256 * 1024;
 

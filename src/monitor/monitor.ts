@@ -55,6 +55,9 @@ const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> =
   net: `/proc/${process.pid}/fd/4`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
 });
 
+/** How long the agent may take to make the container's process (0.3 s under TCG). */
+const CREATE_TIMEOUT_MS = 60_000;
+
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
 
@@ -166,7 +169,7 @@ export class Monitor {
       const tHello = Date.now();
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
-      const result = (await channel.request({ op: 'create', plan, stdio })) as { boot?: unknown } | undefined;
+      const result = (await channel.request({ op: 'create', plan, stdio }, CREATE_TIMEOUT_MS)) as { boot?: unknown } | undefined;
       // Its size from now on; until now, config.json's consoleSize held.
       if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
@@ -219,7 +222,10 @@ export class Monitor {
     const timeout = sleep(Math.max(0, deadline - Date.now())).then(() => {
       throw this.bootFailed(`the guest did not answer within ${BOOT_TIMEOUT_MS / 1000} s`);
     });
-    await Promise.race([hello, timeout]);
+    await Promise.race([hello, timeout]).catch((e: Error) => {
+      if (e.message.startsWith('no common protocol version')) throw this.bootFailed(`${e.message}: its agent is of another vmrun; run \`vmrun setup\``);
+      throw e;
+    });
     return channel;
   }
 
