@@ -158,7 +158,8 @@ export class ContainerProcess {
   /** runc's words when the process has gone, which containerd's shim looks for. */
   signal(signal: number): void {
     try {
-      process.kill(this.pid, signal);
+      // A holder passes signals on, but SIGSTOP would stop the holder itself.
+      process.kill(signal === constants.signals.SIGSTOP ? this.containerPid : this.pid, signal);
     } catch (e) {
       throw (e as NodeJS.ErrnoException).code === 'ESRCH' ? new Error('no such process') : e;
     }

@@ -89,17 +89,22 @@ void attach_device_filter(const char *cgroup_dir, const char **rules, size_t n) 
     emit(&p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
   }
 
-  static char log[65536];
   union bpf_attr load = {0};
   load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   load.insns = (__u64)(unsigned long)p.insn;
   load.insn_cnt = (__u32)p.n;
   load.license = (__u64)(unsigned long)"Apache-2.0";
-  load.log_buf = (__u64)(unsigned long)log;
-  load.log_size = sizeof log;
-  load.log_level = 1;
   int prog = (int)bpf(BPF_PROG_LOAD, &load);
-  if (prog < 0) fail("load the device filter: %s: %.200s", strerror(errno), log);
+  if (prog < 0) {
+    /* Asked again with the verifier's log, only to say why: a log that overflows fails a load. */
+    static char log[65536];
+    int error = errno;
+    load.log_buf = (__u64)(unsigned long)log;
+    load.log_size = sizeof log;
+    load.log_level = 1;
+    if (bpf(BPF_PROG_LOAD, &load) < 0 && errno != ENOSPC) error = errno;
+    fail("load the device filter: %s: %.200s", strerror(error), log);
+  }
   int dir = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) fail("open %s: %s", cgroup_dir, strerror(errno));
   union bpf_attr attach = {0};

@@ -68,6 +68,10 @@ static void __attribute__((noreturn)) end_as(int status) {
 /* The holder's life once its child runs: every signal goes on to the child (for a PID 1 the
    kernel drops those it has no handler for, as under runc); the holder ends as the child does. */
 static void __attribute__((noreturn)) hold(pid_t child) {
+  /* Out of the container's cgroup, which its child stays in: the holder is the guest's, and
+     counts against none of the container's limits. */
+  int procs = open("/sys/fs/cgroup/cgroup.procs", O_WRONLY | O_CLOEXEC);
+  if (procs >= 0 && write(procs, "0", 1) < 0) {} /* a guest without cgroup2 mounted has none to leave */
   close_range(0, ~0U, 0); /* the child's stdio and status must reach EOF when it ends */
   sigset_t all;
   sigfillset(&all);
@@ -132,6 +136,8 @@ void new_namespaces(const struct ns_request *req) {
       /* Root of the new user namespace: the container's mounts and files are made as it. */
       if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
         fail("become root of the user namespace (is container id 0 mapped?): %s", strerror(errno));
+      /* A change of ids clears it: the holder's death must still end the child. */
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
     }
     /* The guest's mounts are private: none of the container's reaches them, nor theirs it. */
     if ((req->flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -169,23 +175,37 @@ int join_namespaces(const char *pid) {
     fds[i] = open(path, O_RDONLY | O_CLOEXEC);
     if (fds[i] < 0) fail("open %s: %s", path, strerror(errno));
   }
+  /* The process's own root, not its namespace's: what lies beneath it is the guest's. */
+  snprintf(path, sizeof path, "/proc/%s/root", pid);
+  int root = fds[1] >= 0 ? open(path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (fds[1] >= 0 && root < 0) fail("open %s: %s", path, strerror(errno));
   /* The PID namespace holds only the holder's children: it enters it first, then forks. */
   if (fds[2] >= 0 && setns(fds[2], CLONE_NEWPID) < 0) fail("enter the PID namespace of %s: %s", pid, strerror(errno));
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
   if (child > 0) {
+    close(go[0]);
     if (status_fd >= 0) dprintf(status_fd, "pid %d\n", child);
+    if (write(go[1], "x", 1) != 1) fail("start the process: %s", strerror(errno));
     hold(child);
   }
+  close(go[1]);
   become_child(&old);
+  char byte;
+  if (read(go[0], &byte, 1) != 1) _exit(127); /* the holder is gone */
+  close(go[0]);
   for (size_t i = 0; i < N_KINDS; i++) {
     if (i == 2 || fds[i] < 0) continue;
     if (setns(fds[i], kinds[i].flag) < 0) fail("enter the %s namespace of %s: %s", kinds[i].name, pid, strerror(errno));
     close(fds[i]);
   }
+  if (root >= 0 && (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)) fail("enter the root of %s: %s", pid, strerror(errno));
+  if (root >= 0) close(root);
   in_user_namespace = fds[0] >= 0;
   return fds[1] >= 0;
 }

@@ -683,6 +683,7 @@ int main(int argc, char **argv) {
   if (caps_spec) caps = parse_caps(caps_spec);
   /* The guest's /proc, before the root changes: the container may not mount one. */
   int last_cap = read_number_file("/proc/sys/kernel/cap_last_cap", 40);
+  if (joined_mounts) root = NULL; /* exec: already in the container's root */
   /* runc makes a missing working directory, as root, before the root may turn read-only. */
   if (root) {
     char path[PATH_MAX];
@@ -690,7 +691,6 @@ int main(int argc, char **argv) {
     if (snprintf(path, sizeof path, "%s%s", root, cwd) >= (int)sizeof path) fail("cwd too long: %s", cwd);
     if (stat(path, &st) < 0 && errno == ENOENT) mkdir_p(path);
   }
-  if (joined_mounts) root = NULL;
   if (root && own_mounts) {
     enter_root_moved(root, readonly_root);
     if (root_propagation_name) root_propagation("/", root_propagation_name);

@@ -93,6 +93,9 @@ const broken: Breakage[] = [
   ['defaults on a sysfs mount (runc passes it on as data)', 'ConfigInvalid', () => makeBundle((s) => {
     s.mounts!.find((m) => m.type === 'sysfs')!.options!.push('defaults');
   }), /\/mounts\/5\/options\/4: unknown option "defaults" for a sysfs mount/],
+  ['more device rules than the guest verifier takes', 'ConfigInvalid', () => makeBundle((s) => {
+    s.linux!.resources = { devices: Array.from({ length: 190 }, () => ({ allow: true, type: 'c', major: 1, minor: 3, access: 'r' })) };
+  }), /\/linux\/resources\/devices: at most 189 rules and linux.devices together/],
   ['unknown rootfsPropagation', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.rootfsPropagation = 'rsharedx'; }),
     /\/linux\/rootfsPropagation: unknown propagation "rsharedx"/],
   ['missing rootfs', 'RootfsNotFound', async () => {

@@ -1,6 +1,6 @@
 // Rules of the runtime-spec (and of runc) that a JSON Schema cannot state.
 import type { Spec } from '../generated/config.js';
-import { isBindMount } from './guest-plan.js';
+import { isBindMount, MAX_DEVICE_RULES, RUNC_ALLOWED_DEVICES } from './guest-plan.js';
 import { RLIMITS } from './linux-ids.js';
 import { mountOptionProblems, PROPAGATION } from './mount-options.js';
 import { networkProblems } from './network-mode.js';
@@ -43,6 +43,10 @@ export function semanticProblems(spec: Spec): string[] {
     }
   });
   problems.push(...userNamespaceProblems(spec));
+  const rules = spec.linux?.resources?.devices?.length ?? 0;
+  if (rules > 0 && rules + (spec.linux?.devices?.length ?? 0) + RUNC_ALLOWED_DEVICES.length > MAX_DEVICE_RULES) {
+    problems.push(`/linux/resources/devices: at most ${MAX_DEVICE_RULES - RUNC_ALLOWED_DEVICES.length} rules and linux.devices together (the guest kernel's verifier refuses a longer device program)`);
+  }
   problems.push(...networkProblems(spec));
   problems.push(...seccompProblems(spec));
   const cpu = spec.linux?.resources?.cpu;

@@ -1,7 +1,7 @@
 // The container's namespaces inside its guest, each observation compared with runc's on the
 // same bundle where runc can run it (test/run installs Debian's runc).
 import { execFileSync } from 'node:child_process';
-import { chmod, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Spec } from '../../src/generated/config.js';
@@ -124,6 +124,22 @@ describe('the container in its own namespaces in the guest', () => {
     expect((await vm.vmrun(['exec', 'n4', 'pidof', 'sleep'])).stdout.split(' ')).toHaveLength(2);
     expect((await vm.state('n4')).status).toBe('running');
     expect((await vm.vmrun(['kill', 'n4', 'KILL'])).exitCode).toBe(0);
+    expect((await run).exitCode).toBe(137);
+  });
+
+  test('exec into a read-only root runs in the container\'s root and makes nothing there; STOP and CONT reach PID 1', async () => {
+    const bundle = await vm.bundle('sleep', '1000');
+    await editConfig(bundle, (spec) => (spec.root.readonly = true));
+    const run = vm.spawn(['run', '--bundle', bundle, 'n9'], { buffer: false, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+    await until(async () => (await vm.vmrun(['state', 'n9'])).stdout.includes('"running"'));
+    expect(await vm.vmrun(['exec', '--cwd', '/tmp', 'n9', 'sh', '-c', 'pwd; ls /'])).toMatchObject({ exitCode: 0, stdout: '/tmp\nbin\ndev\netc\nproc\nroot\nsys\ntmp' });
+    expect(await readdir(join(bundle, 'rootfs'))).not.toContain('container');
+    const state = async () => (await vm.vmrun(['exec', 'n9', 'grep', '^State', '/proc/1/status'])).stdout;
+    expect((await vm.vmrun(['kill', 'n9', 'STOP'])).exitCode).toBe(0);
+    expect(await state()).toMatch(/T \(stopped\)/);
+    expect((await vm.vmrun(['kill', 'n9', 'CONT'])).exitCode).toBe(0);
+    expect(await state()).toMatch(/S \(sleeping\)/);
+    expect((await vm.vmrun(['kill', 'n9', 'KILL'])).exitCode).toBe(0);
     expect((await run).exitCode).toBe(137);
   });
 
