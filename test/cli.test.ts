@@ -5,6 +5,7 @@ import { checkSpec, checkState } from '../src/schemas.js';
 import { StateStore } from '../src/state/store.js';
 import { tempDir, vmrun } from './helpers/cli.js';
 import { record } from './helpers/records.js';
+import { makeBundle } from './helpers/bundle.js';
 
 describe('vmrun --version', () => {
   test('prints the version and the runtime-spec version, as runc does', async () => {
@@ -52,6 +53,17 @@ describe('vmrun spec', () => {
     const r = await vmrun(['spec', '--bundle', join(dir, 'nope')]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/bundle .*nope does not exist/);
+  });
+});
+
+describe('vmrun create', () => {
+  test('with --pid-file in a folder that does not exist fails at once, naming it, and leaves nothing', async () => {
+    const bundle = await makeBundle((spec) => void (spec.process.terminal = false));
+    const root = join(await tempDir(), 'root');
+    const r = await vmrun(['--root', root, 'create', '--bundle', bundle, '--pid-file', join(bundle, 'nope', 'pid'), 'p1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/--pid-file .*nope\/pid: .*nope does not exist/);
+    expect((await vmrun(['--root', root, 'state', 'p1'])).stderr).toMatch(/does not exist/);
   });
 });
 

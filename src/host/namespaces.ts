@@ -1,7 +1,7 @@
 // The namespace files config.json's linux.namespaces name by path, checked at create as runc
 // checks them: each must exist and be a namespace of its entry's type, before anything starts.
 // The sentry (src/host/vmrun-sentry.c) checks again as it joins them (NS_GET_NSTYPE).
-import { lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
 import type { Spec } from '../generated/config.js';
 
@@ -53,4 +53,10 @@ export function checkNamespacePaths(spec: Spec): void {
 /** mountinfo writes space, tab, newline and backslash as octal escapes. */
 function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Whether two namespace files are one namespace: by device and inode, whatever their paths. */
+export function sameNamespace(a: string, b: string): boolean {
+  const [x, y] = [statSync(a), statSync(b)];
+  return x.dev === y.dev && x.ino === y.ino;
 }

@@ -25,6 +25,7 @@ import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { startPasst } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
+import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
@@ -51,8 +52,9 @@ export interface MonitorOptions {
  * vmrun's own network and mount namespaces, which `vmrun create` hands the monitor as fds 4
  * and 5: hooks run there, as under runc, while the monitor lives in the container's.
  */
+const RUNTIME_NETNS_FD = 4;
 const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> => ({
-  net: `/proc/${process.pid}/fd/4`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
+  net: `/proc/${process.pid}/fd/${RUNTIME_NETNS_FD}`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
 });
 
 /** How long the agent may take to make the container's process (0.3 s under TCG). */
@@ -65,9 +67,16 @@ const BOOT_TIMEOUT_MS = 120_000;
  * The VM's network cards. Tap names are unique in the namespace, which other containers may
  * share, and at most 15 bytes (the prefix and a number); a user-mode card has a MAC of its own.
  */
-function nicOf(spec: Spec, layout: VmLayout): Nic | undefined {
+function nicOf(spec: Spec, layout: VmLayout, log: Logger): Nic | undefined {
   const hash = basename(layout.dir);
-  switch (networkMode(spec)) {
+  let mode = networkMode(spec);
+  // vmrun's own network namespace (Docker's --network host names it by a path of its own) is
+  // never carried into a guest, which would take the host's interfaces off it.
+  if (mode === 'namespace' && sameNamespace('/proc/self/ns/net', `/proc/self/fd/${RUNTIME_NETNS_FD}`)) {
+    log.info("the container's network namespace is vmrun's own: it gets an outbound user-mode network instead of its interfaces");
+    mode = 'user';
+  }
+  switch (mode) {
     case 'namespace': return { kind: 'tap', tapPrefix: `vm${hash.slice(0, 10)}` };
     case 'user': return { kind: 'user', mac: `52:54:00:${hash.slice(0, 6).match(/../g)!.join(':')}`, socket: join(layout.dir, 'passt', 'passt.sock') };
     case 'none': return undefined;
@@ -136,7 +145,7 @@ export class Monitor {
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
     const xmlFile = join(layout.dir, 'domain.xml');
-    const nic = nicOf(bundle.spec, layout);
+    const nic = nicOf(bundle.spec, layout, o.log);
     await writeFile(xmlFile, domainXml(bundle.spec, {
       id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
       shares: binds.length > 0 ? [BINDS_TAG] : [],

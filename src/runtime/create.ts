@@ -1,10 +1,11 @@
 // `vmrun create`: check the bundle, record the container, and start its monitor, which boots
 // the VM and creates the container's process in it. Returns once the container is created.
 import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { readyAssets } from '../guest/ready.js';
 import type { ContainerRecord } from '../generated/container-record.js';
@@ -28,6 +29,7 @@ import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
 import { vmLayout } from '../vm/layout.js';
 import { destroyLeftovers } from '../vm/libvirt.js';
+import { controlRequest } from '../monitor/control.js';
 import type { RuntimeContext } from './context.js';
 
 export interface CreateOptions {
@@ -68,6 +70,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   const bundle = await loadBundle(o.bundle);
   checkNamespacePaths(bundle.spec);
   await checkTerminal(!!bundle.spec.process.terminal, o);
+  if (o.pidFile) await checkPidFile(o.pidFile);
   await readyAssets(o.cacheDir);
   warnUnhonoured(ctx, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
@@ -100,7 +103,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
       // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
       // writes it: a reader never sees half a pid.
-      if (o.pidFile) await writeFileAtomically(o.pidFile, String(reply.pid ?? monitor.pid));
+      if (o.pidFile) await writePidFile(o.pidFile, String(reply.pid ?? monitor.pid), monitor, layout.controlSocket);
       return monitor;
     });
   } catch (e) {
@@ -110,6 +113,27 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     await ctx.store.remove(id);
     throw e;
   }
+}
+
+/** The pid, or if it cannot be written, the container destroyed first (its monitor gone), as runc does. */
+async function writePidFile(path: string, pid: string, monitor: ChildProcess, controlSocket: string): Promise<void> {
+  try {
+    await writeFileAtomically(path, pid);
+  } catch (e) {
+    const exited = monitor.exitCode === null && monitor.signalCode === null ? once(monitor, 'exit') : Promise.resolve();
+    await controlRequest(controlSocket, { op: 'destroy' }).catch(() => monitor.kill('SIGKILL'));
+    const timer = setTimeout(() => monitor.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    throw new VmrunError('InvalidArgument', `--pid-file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The pid file's folder exists, so that the pid can be written once the VM is up. */
+async function checkPidFile(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const s = await stat(dir).catch(() => undefined);
+  if (!s?.isDirectory()) throw new VmrunError('InvalidArgument', `--pid-file ${path}: ${dir} ${s ? 'is not a directory' : 'does not exist'}`);
 }
 
 /** runc's rules for a terminal: it goes to a console socket unless the caller stays for it. */

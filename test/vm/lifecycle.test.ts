@@ -1,5 +1,5 @@
 // The container lifecycle of runc's verbs, on real VMs.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
@@ -80,6 +80,17 @@ describe('a container in a VM', () => {
     expect((await vm.vmrun(['delete', '--force', 'c3'])).exitCode).toBe(0);
     expect(vm.processesOf('c3')).toEqual([]);
     expect((await vm.vmrun(['state', 'c3'])).stderr).toMatch(/does not exist/);
+  });
+
+  test('a pid file that cannot be written once the VM is up fails create, and the container is gone', async () => {
+    const bundle = await vm.bundle('true');
+    const where = join(bundle, 'a-folder'); // rename(2) cannot put the pid file over a folder
+    await mkdir(where);
+    const r = await vm.vmrun(['create', '--bundle', bundle, '--pid-file', where, 'c9']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/--pid-file .*a-folder: /);
+    expect((await vm.vmrun(['state', 'c9'])).stderr).toMatch(/does not exist/);
+    expect(vm.processesOf('c9')).toEqual([]);
   });
 
   test('a created container that was never started can be deleted', async () => {

@@ -213,6 +213,25 @@ describe('network', () => {
     expect(r.stdout.split('\n').at(-1)).toBe('from the host');
   });
 
+  test("vmrun's own network namespace, named by a path (Docker's --network host), is never carried in: the host's filters stay, the guest gets passt", async () => {
+    const [route] = JSON.parse(ip('-j', 'route', 'show', 'default')) as [{ gateway: string; dev: string }];
+    const filters = () => (JSON.parse(ip('-j', 'link', 'show')) as { ifname: string }[])
+      .map((l) => ['qdisc', 'filter'].map((what) => `${l.ifname} ${what}: ${execFileSync('tc', [what, 'show', 'dev', l.ifname, ...(what === 'filter' ? ['ingress'] : [])], { encoding: 'utf8' })}`).join('')).join('\n');
+    const before = filters();
+    const { port } = await hostServer('0.0.0.0');
+    const bundle = await vm.bundle('sh', '-c', `wget -q -O - http://${route.gateway}:${port}/; sleep 1000`);
+    await editConfig(bundle, (spec) => {
+      spec.linux!.namespaces = spec.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: `/proc/${process.pid}/ns/net` } : n));
+    });
+    const run = vm.spawn(['run', '--bundle', bundle, 'n8'], { stdin: 'ignore', buffer: false });
+    const output = new Promise<string>((resolve) => run.stdout!.once('data', (d: Buffer) => resolve(String(d).trim())));
+    run.stderr?.resume();
+    expect(await output).toBe('from the host');
+    expect(filters()).toBe(before);
+    expect((await vm.vmrun(['kill', 'n8', 'KILL'])).exitCode).toBe(0);
+    expect((await run).exitCode).toBe(137);
+  });
+
   test('without a network namespace in config.json the guest has its loopback only, up', async () => {
     const bundle = await vm.bundle('sh', '-c', 'ip -o link | cut -d: -f2,3');
     await editConfig(bundle, (spec) => {
