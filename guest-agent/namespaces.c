@@ -90,13 +90,6 @@ static void __attribute__((noreturn)) hold(pid_t child) {
   }
 }
 
-/* Starts the holder's child with the signal mask and death signal it needs; returns in it. */
-static void become_child(const sigset_t *old) {
-  sigprocmask(SIG_SETMASK, old, NULL);
-  /* The holder's death (SIGKILL from the agent) is the container's. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
-}
-
 static void write_maps(pid_t pid, const char *file, const char *const *maps, size_t n) {
   char path[64], text[MAX_ID_MAPS * 36] = "";
   size_t used = 0;
@@ -113,45 +106,52 @@ static void write_maps(pid_t pid, const char *file, const char *const *maps, siz
 }
 
 /*
- * Clones the container's first process into the namespaces `req` asks for and returns in it;
- * the caller's own process stays behind as the holder and never returns. The holder names the
- * child ("pid N") on the status fd before the child reports anything there.
+ * Forks a child into the new namespaces `flags` names (none: a plain fork) and returns in it;
+ * the caller's own process stays behind as its holder and never returns. The holder names the
+ * child ("pid N") on the status fd before the child reports anything there, writes a new user
+ * namespace's id maps (`req`), and only then lets the child go on.
  */
-void new_namespaces(const struct ns_request *req) {
+static void fork_held(unsigned long flags, const struct ns_request *req) {
   int go[2];
   if (pipe2(go, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old); /* no signal is lost before the holder waits for them */
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)req->flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) fail("clone into new namespaces: %s", strerror(errno));
-  if (pid == 0) {
-    close(go[1]);
-    become_child(&old);
-    char byte;
-    if (read(go[0], &byte, 1) != 1) _exit(127); /* the holder failed, and said why */
+  if (pid > 0) {
     close(go[0]);
-    if (req->flags & CLONE_NEWUSER) {
-      in_user_namespace = 1;
-      /* Root of the new user namespace: the container's mounts and files are made as it. */
-      if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-        fail("become root of the user namespace (is container id 0 mapped?): %s", strerror(errno));
-      /* A change of ids clears it: the holder's death must still end the child. */
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
+    if (status_fd >= 0) dprintf(status_fd, "pid %d\n", pid);
+    if (flags & CLONE_NEWUSER) {
+      write_maps(pid, "uid_map", req->uid_maps, req->n_uid_maps);
+      write_maps(pid, "gid_map", req->gid_maps, req->n_gid_maps);
     }
-    /* The guest's mounts are private: none of the container's reaches them, nor theirs it. */
-    if ((req->flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-      fail("make / a slave mount: %s", strerror(errno));
-    return;
+    if (write(go[1], "x", 1) != 1) fail("start the container's process: %s", strerror(errno));
+    hold(pid);
   }
+  close(go[1]);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  /* The holder's death (SIGKILL from the agent) is the child's. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
+  char byte;
+  if (read(go[0], &byte, 1) != 1) _exit(127); /* the holder failed, and said why, or is gone */
   close(go[0]);
-  if (status_fd >= 0) dprintf(status_fd, "pid %d\n", pid);
+}
+
+/* Clones the container's first process into the namespaces `req` asks for and returns in it. */
+void new_namespaces(const struct ns_request *req) {
+  fork_held((unsigned long)req->flags, req);
   if (req->flags & CLONE_NEWUSER) {
-    write_maps(pid, "uid_map", req->uid_maps, req->n_uid_maps);
-    write_maps(pid, "gid_map", req->gid_maps, req->n_gid_maps);
+    in_user_namespace = 1;
+    /* Root of the new user namespace: the container's mounts and files are made as it. */
+    if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+      fail("become root of the user namespace (is container id 0 mapped?): %s", strerror(errno));
+    /* A change of ids clears it: the holder's death must still end the child. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("death signal: %s", strerror(errno));
   }
-  if (write(go[1], "x", 1) != 1) fail("start the container's process: %s", strerror(errno));
-  hold(pid);
+  /* The guest's mounts are private: none of the container's reaches them, nor theirs it. */
+  if ((req->flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    fail("make / a slave mount: %s", strerror(errno));
 }
 
 static int same_namespace(const char *a, const char *b) {
@@ -181,24 +181,7 @@ int join_namespaces(const char *pid) {
   if (fds[1] >= 0 && root < 0) fail("open %s: %s", path, strerror(errno));
   /* The PID namespace holds only the holder's children: it enters it first, then forks. */
   if (fds[2] >= 0 && setns(fds[2], CLONE_NEWPID) < 0) fail("enter the PID namespace of %s: %s", pid, strerror(errno));
-  int go[2];
-  if (pipe2(go, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
-  sigset_t all, old;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, &old);
-  pid_t child = fork();
-  if (child < 0) fail("fork: %s", strerror(errno));
-  if (child > 0) {
-    close(go[0]);
-    if (status_fd >= 0) dprintf(status_fd, "pid %d\n", child);
-    if (write(go[1], "x", 1) != 1) fail("start the process: %s", strerror(errno));
-    hold(child);
-  }
-  close(go[1]);
-  become_child(&old);
-  char byte;
-  if (read(go[0], &byte, 1) != 1) _exit(127); /* the holder is gone */
-  close(go[0]);
+  fork_held(0, NULL);
   for (size_t i = 0; i < N_KINDS; i++) {
     if (i == 2 || fds[i] < 0) continue;
     if (setns(fds[i], kinds[i].flag) < 0) fail("enter the %s namespace of %s: %s", kinds[i].name, pid, strerror(errno));

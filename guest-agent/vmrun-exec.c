@@ -649,7 +649,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(flag, "--groups")) groups = value;
     else if (!strcmp(flag, "--umask")) mask = number(flag, value);
     else if (!strcmp(flag, "--caps")) caps_spec = value;
-    else if (!strcmp(flag, "--oom-score-adj")) oom_score_adj = value;
+    else if (!strcmp(flag, "--oom-score-adj")) {} /* written before the loop, outside any namespace */
     else if (!strcmp(flag, "--device")) PUSH(devices, n_devices, value);
     else if (!strcmp(flag, "--readonly-path")) PUSH(readonly_paths, n_readonly, value);
     else if (!strcmp(flag, "--mask")) PUSH(masks, n_masks, value);
