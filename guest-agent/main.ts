@@ -66,9 +66,10 @@ class Agent {
         const { plan, stdio } = r;
         const received = now();
         const namespaces = namespaceFlags(plan);
+        const cgroup = cgroupFlags(plan);
         if (plan.seccomp) this.seccompFlags = writeSeccomp(plan.seccomp);
         // The filter is read before the namespaces: its file is the guest's.
-        const setup = [...cgroupFlags(plan), ...this.seccompFlags, ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
+        const setup = [...cgroup, ...this.seccompFlags, ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
@@ -77,7 +78,7 @@ class Agent {
         const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup, devpts);
         this.container = container;
         // Execs go where the init is: its cgroup, then its namespaces.
-        if (cgroupFlags(plan).length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
+        if (cgroup.length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
         if (namespaces.flags.length > 0) this.joinFlags.push('--join', String(container.containerPid));
         void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
         return { pid: container.pid, boot: { ...boot, received, created: now() } };

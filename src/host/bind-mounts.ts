@@ -41,8 +41,8 @@ export async function mountBinds(dir: string, binds: HostBind[], callerNamespace
   return recursive.size === 0 ? [] : submountsOf(await readFile('/proc/self/mountinfo', 'utf8'), dir, recursive);
 }
 
-/** mountinfo's escapes of space, tab, newline and backslash. */
-const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+/** A mountinfo field without its octal escapes of space, tab, newline and backslash. */
+export const unescapeMountinfo = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 const SUBMOUNT_FLAGS = new Set(['ro', 'nosuid', 'nodev', 'noexec']);
 
 /** The mounts below `dir`/NAME for each recursive bind NAME, in mount order, with their flags. */
@@ -50,7 +50,7 @@ export function submountsOf(mountinfo: string, dir: string, names: Set<string>):
   const found: HostSubmount[] = [];
   for (const line of mountinfo.split('\n')) {
     const fields = line.split(' ');
-    const point = fields[4] === undefined ? '' : unescape(fields[4]);
+    const point = fields[4] === undefined ? '' : unescapeMountinfo(fields[4]);
     if (!point.startsWith(dir + '/')) continue;
     const [name, ...rest] = point.slice(dir.length + 1).split('/');
     if (!names.has(name!) || rest.length === 0) continue;

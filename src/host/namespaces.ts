@@ -4,6 +4,7 @@
 import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
 import type { Spec } from '../generated/config.js';
+import { unescapeMountinfo } from './bind-mounts.js';
 
 /** config.json's type names as the kernel names them in /proc/PID/ns links. */
 const KERNEL_NAMES: Record<string, string> = { network: 'net', mount: 'mnt' };
@@ -28,7 +29,7 @@ export function namespaceKind(path: string, mountinfo = () => readFileSync('/pro
   for (const line of mountinfo().split('\n')) {
     const [left, right] = line.split(' - ');
     const fields = left?.split(' ') ?? [];
-    if (unescape(fields[4] ?? '') !== real) continue;
+    if (unescapeMountinfo(fields[4] ?? '') !== real) continue;
     kind = right?.split(' ')[0] === 'nsfs' ? NSFS.exec(fields[3] ?? '')?.[1] : undefined;
   }
   return kind;
@@ -48,11 +49,6 @@ export function checkNamespacePaths(spec: Spec): void {
     if (!kind) throw new VmrunError('ConfigInvalid', `${at}: ${ns.path} is not a namespace`);
     if (kind !== (KERNEL_NAMES[ns.type] ?? ns.type)) throw new VmrunError('ConfigInvalid', `${at}: ${ns.path} is not a ${ns.type} namespace (it is ${kind})`);
   }
-}
-
-/** mountinfo writes space, tab, newline and backslash as octal escapes. */
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 /** Whether two namespace files are one namespace: by device and inode, whatever their paths. */

@@ -66,17 +66,9 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       if (!(await waitGone(record.monitor!, 15_000))) process.kill(record.monitor!.pid, 'SIGKILL');
     }
     // The monitor may have died before it could clean up (kill -9): do its part. Its sentry
-    // exits when the monitor goes; one that has not yet is ended here.
+    // exits when the monitor goes; one that has not yet is ended with the VM's processes.
     const fresh = await ctx.store.load(id).catch(() => record);
-    if (fresh.sentry && isAlive(fresh.sentry)) {
-      try {
-        process.kill(fresh.sentry.pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-      await waitGone(fresh.sentry, 5_000);
-    }
-    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt].filter((p) => p !== undefined));
+    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt, fresh.sentry].filter((p) => p !== undefined));
     if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces);
     await rm(layout.dir, { recursive: true, force: true });
     // A cgroup that cannot go fails the delete, which can then be tried again.
