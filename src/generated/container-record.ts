@@ -28,6 +28,7 @@ export interface ContainerRecord {
   accel?: 'kvm' | 'tcg';
   monitor?: HostProcess;
   sentry?: HostProcess;
+  warden?: HostProcess1;
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
   passt?: HostProcess;
@@ -52,11 +53,22 @@ export interface ContainerRecord {
    * The container process's exit status once known: the code, or 128+signal.
    */
   exitStatus?: number;
+  /**
+   * Why the container stopped when it was not its process that ended (a part of its VM, the monitor's own failure): verbs that find it stopped say so.
+   */
+  stopReason?: string;
 }
 /**
  * A host process, identified by pid and start time (clock ticks since boot, /proc/PID/stat field 22) so that a reused pid is never mistaken for it.
  */
 export interface HostProcess {
+  pid: number;
+  startTime: number;
+}
+/**
+ * A host process, identified by pid and start time (clock ticks since boot, /proc/PID/stat field 22) so that a reused pid is never mistaken for it.
+ */
+export interface HostProcess1 {
   pid: number;
   startTime: number;
 }

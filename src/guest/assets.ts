@@ -13,6 +13,7 @@ import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, GUEST_MODULES, type GuestKernel } from './kernel.js';
 import { buildTree, bundleAgent, packTree, VMRUN_EXEC_SOURCES } from './initramfs.js';
 import { makeAgentSnapshot } from './snapshot.js';
+import { hostHelper } from '../host/helpers.js';
 
 export interface AssetPlan {
   kernelPackage: string;
@@ -55,7 +56,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
       const initrd = join(work, 'out', 'initrd.img');
       await packTree(join(work, 'tree'), initrd);
       // The snapshot goes in a second cpio archive after the first; the kernel unpacks both.
-      const blob = await makeAgentSnapshot(kernel.image, initrd, accel, capsCache, progress);
+      const blob = await makeAgentSnapshot(kernel.image, initrd, accel, capsCache, await hostHelper(cacheDir, 'vmrun-warden'), progress);
       if (blob) {
         await mkdir(join(work, 'snapshot', 'agent'), { recursive: true });
         await writeFile(join(work, 'snapshot', 'agent', 'agent.blob'), blob);

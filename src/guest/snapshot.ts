@@ -9,13 +9,13 @@ import type { Progress } from '../host/progress.js';
 import { defaultSpec } from '../oci/default-spec.js';
 import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
-import { EMULATOR, EmbeddedDriver, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 
 const BUILD_TIMEOUT_MS = 300_000;
 
 /** The blob, or undefined when the guest made none (containers then start without it). */
-export async function makeAgentSnapshot(kernel: string, initrd: string, accel: AccelChoice, capsCache: string, progress: Progress): Promise<Buffer | undefined> {
+export async function makeAgentSnapshot(kernel: string, initrd: string, accel: AccelChoice, capsCache: string, warden: string, progress: Progress): Promise<Buffer | undefined> {
   progress.step(`booting a guest once to make the agent's startup snapshot (${accel.accel})`);
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
   const dir = await mkdtemp(join(VM_DIR_BASE, 'snapshot-'));
@@ -32,12 +32,12 @@ export async function makeAgentSnapshot(kernel: string, initrd: string, accel: A
       id: 'vmrun-snapshot', bundle: out, rootfs: out, accel: accel.accel, size: guestSize(spec, hostLimits()), layout,
       kernel, initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD, kernelArgs: ['vmrun.build-snapshot'],
     }));
-    const driver = EmbeddedDriver.open(layout.libvirtRoot);
+    const driver = await EmbeddedDriver.open(layout.libvirtRoot, warden);
     try {
       await driver.createDomain(xml);
-      const { qemu } = await vmProcesses(layout.libvirtRoot);
+      const { qemu } = await driver.processes();
       // The guest powers itself off when the blob is written.
-      if (qemu && !(await waitGone(qemu, BUILD_TIMEOUT_MS))) await driver.destroyDomain();
+      if (qemu?.host && !(await waitGone(qemu.host, BUILD_TIMEOUT_MS))) await driver.destroyDomain();
     } finally {
       await driver.destroyDomain();
       await driver.close();

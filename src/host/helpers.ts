@@ -3,14 +3,15 @@
 //   vmrun-pty     a terminal whose master goes to --console-socket (SCM_RIGHTS)
 //   vmrun-nsexec  a hook run in vmrun's own namespaces, with its own argv[0]
 //   vmrun-sentry  the container's init on the host, in its namespaces (src/monitor/sentry.ts)
+//   vmrun-warden  PID 1 of the pid namespace of a VM's host processes (src/host/warden.ts)
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 
-export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry';
-export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry'];
+export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry' | 'vmrun-warden';
+export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry', 'vmrun-warden'];
 
 export async function hostHelper(cacheDir: string, name: HostHelper): Promise<string> {
   const source = join(PACKAGE_ROOT, 'src', 'host', `${name}.c`);

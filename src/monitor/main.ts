@@ -39,7 +39,12 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   // The pid --pid-file gets: the sentry's (src/monitor/sentry.ts).
-  tellReady({ ok: true, pid: monitor.pid });
+  try {
+    tellReady({ ok: true, pid: monitor.pid });
+  } catch (e) {
+    // `vmrun create` was killed: the container stays, as created, for `state` and `delete`.
+    log.warn(`vmrun create is gone (${(e as Error).message}): the container stays created`);
+  }
   process.exitCode = await monitor.done;
   log.info({ status: process.exitCode }, 'monitor done');
   process.exit();

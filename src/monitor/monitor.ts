@@ -4,14 +4,18 @@
 // container's exit status once the output is out and the VM is gone.
 import { once } from 'node:events';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { connect, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
+import { Cleanups } from '../cleanups.js';
 import { VmrunError } from '../errors.js';
+import { faultPoint, type CreateStep } from '../faults.js';
+import { describeEnding } from '../host/warden.js';
 import type { Event } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
+type Phase = ContainerRecord['phase'];
 import type { ControlRequest } from '../generated/control.js';
 import { readyAssets } from '../guest/ready.js';
 import { hookState, runHooks, type HookKind, type HookState, type RuntimeNamespaces } from '../runtime/hooks.js';
@@ -23,7 +27,7 @@ import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
-import { startPasst } from '../host/passt.js';
+import { passtListening, passtProgram } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
@@ -31,7 +35,7 @@ import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
-import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -83,17 +87,39 @@ function nicOf(spec: Spec, layout: VmLayout, log: Logger): Nic | undefined {
   }
 }
 
+/** Which phase may follow which: the container's lifecycle, as runc's. */
+const NEXT_PHASES: Record<Phase, Phase[]> = {
+  creating: ['created', 'stopped'],
+  created: ['running', 'stopped'],
+  running: ['paused', 'stopped'],
+  paused: ['running', 'stopped'],
+  stopped: [],
+};
+
+/** How long a stopping container's output may take to be out, once the guest has said it ended. */
+const OUTPUT_TIMEOUT_MS = 10_000;
+
 export class Monitor {
   private channel?: AgentChannel;
   /** The namespace interfaces joined to the VM's taps at start. */
   private carried?: string[];
-  private control?: Server;
   private execs?: ExecSessions;
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
   private stopping?: Promise<number>;
   /** The container's init on the host (src/monitor/sentry.ts). */
   private sentry?: Sentry;
+  /** What undoes each step of the create, run when the container stops or its create fails. */
+  private readonly cleanups: Cleanups;
+  /** The parts of the VM whose end ends the container, by their pid in the warden's namespace. */
+  private readonly parts = new Map<number, string>();
+  /** Rejects when a part of the container is lost while it is created, failing the create. */
+  private readonly lost: Promise<never>;
+  private loseCreate!: (e: Error) => void;
+  /** Control requests that change the container, one at a time. */
+  private transitions: Promise<unknown> = Promise.resolve();
+  /** Record writes, one at a time, in order. */
+  private saving: Promise<void> = Promise.resolve();
   readonly done: Promise<number>;
   private finish!: (status: number) => void;
 
@@ -101,7 +127,6 @@ export class Monitor {
     private readonly o: MonitorOptions,
     private record: ContainerRecord,
     private readonly layout: VmLayout,
-    private readonly driver: EmbeddedDriver,
     /** Where hooks run: vmrun's own namespaces. */
     private readonly namespaces: RuntimeNamespaces,
     /** The VM's network card, if it has one. */
@@ -110,7 +135,12 @@ export class Monitor {
     private readonly netnsPath?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
+    this.cleanups = new Cleanups(o.log);
+    this.lost = new Promise((_, reject) => (this.loseCreate = reject));
+    this.lost.catch(() => undefined); // raced against each step of the create
   }
+
+  private driver!: EmbeddedDriver;
 
   /** The pid `state` and --pid-file report, once the container is created. */
   get pid(): number {
@@ -125,7 +155,7 @@ export class Monitor {
     if (sentry.ended) this.sentryGone();
   }
 
-  /** Boots the VM and creates the container in it; on failure, leaves no VM behind. */
+  /** Boots the VM and creates the container in it; on failure, leaves nothing behind. */
   static async create(o: MonitorOptions): Promise<Monitor> {
     const record = await o.store.load(o.id);
     const layout = layoutOf(record.vmDir);
@@ -133,69 +163,139 @@ export class Monitor {
     const assets = await readyAssets(o.cacheDir);
     const size = guestSize(bundle.spec, hostLimits());
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
-    // Started first, to start while the VM is prepared and boots: create checked its
-    // namespace paths (src/host/namespaces.ts), so it fails only if the host cannot do it.
-    const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
-    starting.catch(() => undefined); // awaited once the VM is created
-
-    // `vmrun create` made the VM directory (src/runtime/create.ts).
-    await mkdir(layout.shares, { mode: 0o700 });
-    await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
-    plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
-    const caps = await capabilitiesCache(o.cacheDir);
-    const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
-    const xmlFile = join(layout.dir, 'domain.xml');
     const nic = nicOf(bundle.spec, layout, o.log);
-    await writeFile(xmlFile, domainXml(bundle.spec, {
-      id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
-      shares: binds.length > 0 ? [BINDS_TAG] : [],
-      nic,
-      cpuset: ownCpus(),
-      kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
-    }));
-
-    const namespaces = await runtimeNamespaces(o.cacheDir);
-    const driver = EmbeddedDriver.open(layout.libvirtRoot);
-    const monitor = new Monitor(o, record, layout, driver, namespaces, nic, networkNamespace(bundle.spec)?.path);
+    const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
+    const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {
-      if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
+      // Started first, to start while the VM is prepared and boots: create checked its
+      // namespace paths (src/host/namespaces.ts), so it fails only if the host cannot do it.
+      const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
+      monitor.cleanups.push('the sentry', async () => (await starting.catch(() => undefined))?.exit(255));
+      starting.catch(() => undefined); // awaited once the VM is created
+
+      // `vmrun create` made the VM directory (src/runtime/create.ts).
+      await mkdir(layout.shares, { mode: 0o700 });
+      await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
+      plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
+      const caps = await capabilitiesCache(o.cacheDir);
+      const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
+      const xmlFile = join(layout.dir, 'domain.xml');
+      await writeFile(xmlFile, domainXml(bundle.spec, {
+        id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
+        shares: binds.length > 0 ? [BINDS_TAG] : [],
+        nic,
+        cpuset: ownCpus(),
+        kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
+      }));
+
+      const passt = nic?.kind === 'user' ? await passtProgram(dirname(nic.socket)) : undefined;
+      await monitor.openDriver(await EmbeddedDriver.open(layout.libvirtRoot, await hostHelper(o.cacheDir, 'vmrun-warden'), passt ? [{ argv: passt.argv }] : []));
+      faultPoint('warden');
+      if (passt) {
+        const nsPid = monitor.driver.warden.programs[1]!;
+        monitor.watch('passt', nsPid);
+        await step('passt', passtListening(passt.socket, () => monitor.driver.warden.ended.has(nsPid)));
+        await monitor.update({ passt: monitor.driver.warden.hostProcessOf(nsPid) });
+      }
+
       const t0 = Date.now();
-      const created = driver.createDomain(xmlFile);
+      const created = monitor.driver.createDomain(xmlFile);
       // Logged while virsh starts QEMU: the first log line loads the logger.
       o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
       for (const reason of size.reasons) o.log.debug(reason);
-      await created;
+      await step('domain', created);
       const tCreated = Date.now();
-      const procs = await vmProcesses(layout.libvirtRoot);
-      monitor.adopt(await starting);
-      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel, ...procs });
+      const { qemu, virtiofsd } = await monitor.driver.processes();
+      if (qemu) monitor.watch('QEMU', qemu);
+      for (const fs of virtiofsd) monitor.watch('virtiofsd', fs);
+      monitor.adopt(await step('sentry', starting));
+      await monitor.update({
+        monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel,
+        qemu: qemu?.host, virtiofsd: virtiofsd.flatMap((p) => (p.host ? [p.host] : [])),
+      });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
       // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
       // process is made only once they have succeeded.
-      const hooksDone = monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating'));
-      const [channel] = await Promise.all([monitor.connectAgent(), hooksDone]);
+      const hooksDone = step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
+      const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone]);
       const tHello = Date.now();
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
-      const result = (await channel.request({ op: 'create', plan, stdio }, CREATE_TIMEOUT_MS)) as { boot?: unknown } | undefined;
+      const result = (await step('process', channel.request({ op: 'create', plan, stdio }, CREATE_TIMEOUT_MS))) as { boot?: unknown } | undefined;
       // Its size from now on; until now, config.json's consoleSize held.
       if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
-      await monitor.runHooks('createContainer', 'creating');
-      monitor.control = await serveControl(layout.controlSocket, (r) => monitor.handle(r));
-      monitor.execs = new ExecSessions(channel, () => monitor.checkCanExec(), o.log);
-      await monitor.execs.serve(layout.execSocket);
+      await step('hooks', monitor.runHooks('createContainer', 'creating'));
+      await step('control', monitor.serve(channel));
       for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
-      if (monitor.sentryLost) throw new VmrunError('InvalidState', "the container's host process (vmrun-sentry) was killed");
-      await monitor.update({ phase: 'created' });
+      await step('ready', monitor.setPhase('created'));
       return monitor;
     } catch (e) {
-      await monitor.teardown();
-      await monitor.sentry?.exit(255);
+      monitor.failing = true;
+      await monitor.cleanups.run();
       await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
+  }
+
+  /** Set once the create has failed: what ends from then on is being cleaned up. */
+  private failing = false;
+
+  /** `work`, unless a part of the container is lost first; then VMRUN_FAULT's check for the step. */
+  private async guard<T>(name: CreateStep, work: Promise<T>): Promise<T> {
+    work.catch(() => undefined); // the loss is what is reported
+    const value = await Promise.race([work, this.lost]);
+    faultPoint(name);
+    return value;
+  }
+
+  /** Holds the VM's root: its warden's namespace ends with the cleanups. */
+  private async openDriver(driver: EmbeddedDriver): Promise<void> {
+    this.driver = driver;
+    this.cleanups.push('the VM and its processes', async () => {
+      await driver.destroyDomain();
+      await driver.close();
+    });
+    await this.update({ warden: hostProcess(driver.warden.pid) });
+    driver.warden.on('exit', (ending) => {
+      const name = this.parts.get(ending.pid);
+      if (name) this.lose(`its ${name} (pid ${ending.pid} in the VM's process namespace) ${describeEnding(ending)}`);
+    });
+    driver.warden.on('gone', () => this.lose("its VM's process warden (vmrun-warden) ended"));
+    this.watch('virsh', driver.virshPid);
+  }
+
+  /** A process of the VM whose end ends the container; it may have ended already. */
+  private watch(name: string, part: VmProcess | number): void {
+    const nsPid = typeof part === 'number' ? part : part.nsPid;
+    this.parts.set(nsPid, name);
+    const ended = this.driver.warden.ended.get(nsPid);
+    if (ended) this.lose(`its ${name} ${describeEnding(ended)}`);
+  }
+
+  /**
+   * A part of the container is gone: a create fails, a created container stops with 255 (the
+   * status of a VM that ended without saying how its process did). Once the container is
+   * stopping, parts end as they are meant to.
+   */
+  private lose(why: string): void {
+    if (this.stopping || this.failing) return;
+    if (this.record.phase === 'creating') this.loseCreate(new VmrunError('InvalidState', `the container's VM failed: ${why}`));
+    else void this.stop(255, why, { waitForOutput: false, lost: true });
+  }
+
+  /** The control and exec sockets, from which verbs reach the container. */
+  private async serve(channel: AgentChannel): Promise<void> {
+    const control = await serveControl(this.layout.controlSocket, (r) => this.handle(r));
+    this.cleanups.push('the control socket', async () => {
+      control.close();
+      await rm(this.layout.controlSocket, { force: true });
+    });
+    this.execs = new ExecSessions(channel, () => this.checkCanExec(), this.o.log);
+    const execs = this.execs;
+    this.cleanups.push('the exec socket', () => execs.close());
+    await execs.serve(this.layout.execSocket);
   }
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
@@ -220,13 +320,14 @@ export class Monitor {
     }
     const channel = new AgentChannel(socket);
     this.channel = channel;
+    this.cleanups.push('the agent channel', () => channel.close());
     channel.on('error', (e: Error) => this.o.log.warn(`agent channel: ${e.message}`));
     channel.on('message', (m: Event) => {
       if (m.event === 'log') this.o.log[m.level](`guest: ${m.msg}`);
       else if (m.process === 'init') void this.stop(m.status, 'the container exited');
       else this.execs?.exited(m);
     });
-    channel.on('close', () => void this.stop(255, 'the VM ended without reporting the exit status'));
+    channel.on('close', () => this.lose('VM ended without reporting the exit status'));
     const hello = channel.hello('vmrun-monitor');
     const timeout = sleep(Math.max(0, deadline - Date.now())).then(() => {
       throw this.bootFailed(`the guest did not answer within ${BOOT_TIMEOUT_MS / 1000} s`);
@@ -251,36 +352,64 @@ export class Monitor {
     if (this.record.phase === 'paused') throw new VmrunError('InvalidState', 'cannot exec in a paused container');
   }
 
-  private async handle(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
+  /** Answers a verb; those that change the container wait for each other, in order. */
+  private handle(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
+    switch (r.op) {
+      case 'start':
+      case 'pause':
+      case 'resume':
+      case 'update': {
+        const run = this.transitions.then(() => this.transition(r));
+        this.transitions = run.catch(() => undefined);
+        return run;
+      }
+      default:
+        return this.query(r);
+    }
+  }
+
+  private async transition(r: ControlRequest): Promise<undefined> {
     const channel = this.channel!;
     switch (r.op) {
       case 'start':
-        if (this.record.phase !== 'created') throw new VmrunError('InvalidState', `cannot start a container that is ${this.record.phase}`);
+        if (this.record.phase !== 'created') throw this.notIn(`cannot start a container that is ${this.record.phase}`);
         await this.carryNetwork();
         await this.runHooks('startContainer', 'created').catch((e: Error) => {
           void this.stop(255, e.message, { waitForOutput: false }); // after this answer goes out
           throw e;
         });
         await channel.request({ op: 'start' });
-        await this.update({ phase: 'running' });
+        await this.setPhase('running');
         // As runc's start, which returns once they have run; their failure is only logged.
         await this.runHooks('poststart', 'running').catch((e: Error) => this.o.log.warn(e.message));
         return undefined;
+      case 'pause':
+      case 'resume': {
+        const [from, to] = r.op === 'pause' ? ['running', 'paused'] as const : ['paused', 'running'] as const;
+        if (this.stopping) throw this.notIn('container not running');
+        if (this.record.phase !== from) throw new VmrunError('InvalidState', `container not ${from}`);
+        await (r.op === 'pause' ? this.driver.suspend() : this.driver.resume());
+        await this.setPhase(to);
+        return undefined;
+      }
+      case 'update':
+        if (this.stopping) throw this.notIn('container not running');
+        await channel.request({ op: 'update', cgroup: r.cgroup });
+        return undefined;
+      default:
+        throw new VmrunError('InvalidArgument', `${r.op} is not a transition`);
+    }
+  }
+
+  private async query(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
+    const channel = this.channel!;
+    switch (r.op) {
       case 'kill': {
-        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
+        if (this.stopping) throw this.notIn('container not running');
         const sent = channel.request({ op: 'signal', process: 'init', signal: r.signal, all: r.all ?? false });
         // A frozen guest takes the signal when it thaws, as a frozen cgroup's processes do.
         if (this.record.phase === 'paused') sent.catch(() => undefined);
         else await sent;
-        return undefined;
-      }
-      case 'pause':
-      case 'resume': {
-        const [from, to] = r.op === 'pause' ? ['running', 'paused'] as const : ['paused', 'running'] as const;
-        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
-        if (this.record.phase !== from) throw new VmrunError('InvalidState', `container not ${from}`);
-        await (r.op === 'pause' ? this.driver.suspend() : this.driver.resume());
-        await this.update({ phase: to });
         return undefined;
       }
       case 'stats':
@@ -292,14 +421,17 @@ export class Monitor {
       case 'resize':
         await this.resize(r.rows, r.cols);
         return undefined;
-      case 'update':
-        if (this.stopping) throw new VmrunError('InvalidState', 'container not running');
-        await channel.request({ op: 'update', cgroup: r.cgroup });
-        return undefined;
       case 'destroy':
         void this.stop(137, 'destroyed', { waitForOutput: false });
         return undefined;
+      default:
+        throw new VmrunError('InvalidArgument', `${r.op} is not a query`);
     }
+  }
+
+  /** runc's words for a container that cannot take the verb, with why it stopped if a part was lost. */
+  private notIn(words: string): VmrunError {
+    return new VmrunError('InvalidState', this.record.stopReason ? `${words}: ${this.record.stopReason}` : words);
   }
 
   /**
@@ -324,6 +456,7 @@ export class Monitor {
       await this.driver.attachDevice(file); // libvirt makes the tap as it plugs the card in
       await joinInterfaces(itf.name, tap);
       this.carried.push(itf.name);
+      this.cleanups.push(`the redirects of ${itf.name}`, () => separateInterface(itf.name));
       // A named namespace outlives the container: a delete after a crash takes the redirects off.
       if (this.netnsPath) await this.update({ carried: { namespace: this.netnsPath, interfaces: [...this.carried] } });
     }
@@ -334,22 +467,24 @@ export class Monitor {
     await this.channel?.request({ op: 'signal', process: 'init', signal }).catch(() => undefined);
   }
 
-  /** Set when the sentry dies before the container is created, which then fails. */
-  private sentryLost = false;
-
   /** The sentry was killed (kill -9): the container ends as runc's does when its init is SIGKILLed. */
   private sentryGone(): void {
-    if (this.record.phase === 'creating') this.sentryLost = true;
-    else void this.stop(137, "its host process (vmrun-sentry) was killed", { waitForOutput: false });
+    if (this.record.phase === 'creating') this.lose('host process (vmrun-sentry) was killed');
+    else void this.stop(137, 'its host process (vmrun-sentry) was killed', { waitForOutput: false });
   }
 
-  /** Ends the container once: its output out, the VM gone, the record stopped, then the status. */
-  private stop(status: number, why: string, { waitForOutput = true } = {}): Promise<number> {
+  /**
+   * Ends the container once: its output out, the record stopped, every cleanup run, then the
+   * status to the sentry. `lost`: a part of the container ended, which the record keeps.
+   */
+  private stop(status: number, why: string, { waitForOutput = true, lost = false } = {}): Promise<number> {
     this.stopping ??= (async () => {
-      this.o.log.info({ status }, `stopping: ${why}`);
-      if (waitForOutput) await this.output;
-      await this.update({ phase: 'stopped', exitStatus: status });
-      await this.teardown();
+      if (lost) this.o.log.warn({ status }, `stopping: ${why}`);
+      else this.o.log.info({ status }, `stopping: ${why}`);
+      if (waitForOutput) await Promise.race([this.output, sleep(OUTPUT_TIMEOUT_MS)]);
+      await this.setPhase('stopped', { exitStatus: status, ...(lost && { stopReason: `its ${why}`.slice(0, 1000) }) })
+        .catch((e: Error) => this.o.log.warn(`recording the stop: ${e.message}`));
+      await this.cleanups.run();
       await this.sentry?.exit(status);
       this.finish(status);
       return status;
@@ -357,26 +492,19 @@ export class Monitor {
     return this.stopping;
   }
 
-  /** Destroys the VM and waits until QEMU and virtiofsd are gone. */
-  private async teardown(): Promise<void> {
-    this.control?.close();
-    this.execs?.close();
-    for (const name of this.nic?.kind === 'tap' ? (this.carried ?? []) : []) await separateInterface(name);
-    await rm(this.layout.controlSocket, { force: true });
-    this.channel?.close();
-    await this.driver.destroyDomain();
-    await this.driver.close();
-    const procs = [this.record.qemu, ...(this.record.virtiofsd ?? []), this.record.passt].filter((p) => p !== undefined);
-    for (const p of procs) {
-      if (!(await waitGone(p, 5_000))) {
-        this.o.log.warn({ pid: p.pid }, 'still running after destroy: killing it');
-        process.kill(p.pid, 'SIGKILL');
-      }
-    }
+  /** Moves the container to `to`, if its lifecycle allows it from where it is; a stopped container stays stopped. */
+  private async setPhase(to: Phase, change: Partial<ContainerRecord> = {}): Promise<void> {
+    const from = this.record.phase;
+    if (!NEXT_PHASES[from].includes(to)) throw this.notIn(`the container is ${from}, not to become ${to}`);
+    await this.update({ ...change, phase: to });
   }
 
-  private async update(change: Partial<ContainerRecord>): Promise<void> {
+  /** Changes the record, and saves it after any earlier change. */
+  private update(change: Partial<ContainerRecord>): Promise<void> {
     this.record = { ...this.record, ...change };
-    await this.o.store.save(this.record);
+    const record = this.record;
+    const saved = this.saving.then(() => this.o.store.save(record));
+    this.saving = saved.catch(() => undefined);
+    return saved;
   }
 }

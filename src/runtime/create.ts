@@ -2,11 +2,12 @@
 // the VM and creates the container's process in it. Returns once the container is created.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { VmrunError } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { readyAssets } from '../guest/ready.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { Hook, Hooks, Spec } from '../generated/config.js';
@@ -28,7 +29,6 @@ import { unhonouredFields } from '../oci/unhonoured.js';
 import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
 import { vmLayout } from '../vm/layout.js';
-import { destroyLeftovers } from '../vm/libvirt.js';
 import { controlRequest } from '../monitor/control.js';
 import type { RuntimeContext } from './context.js';
 
@@ -91,15 +91,17 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     vmDir: layout.dir,
   });
   try {
+    faultPoint('reserved');
     return await ctx.store.locked(id, async () => {
-      // A directory left by an earlier container of this id (root and id hash alike) goes first.
-      if (existsSync(layout.libvirtRoot)) await destroyLeftovers(layout.libvirtRoot, []);
+      // A directory left by an earlier container of this id (root and id hash alike) goes first:
+      // its VM's processes ended with its monitor (src/host/warden.ts).
       await rm(layout.dir, { recursive: true, force: true });
       // Others may pass through the base (passt, which runs as nobody, needs to), not look in.
       await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
       await chmod(dirname(layout.dir), 0o711);
       await mkdir(layout.dir, { mode: 0o700 });
       const launcher = monitorLauncher(bundle.spec);
+      faultPoint('monitor');
       const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
       // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
       // writes it: a reader never sees half a pid.
@@ -118,6 +120,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
 /** The pid, or if it cannot be written, the container destroyed first (its monitor gone), as runc does. */
 async function writePidFile(path: string, pid: string, monitor: ChildProcess, controlSocket: string): Promise<void> {
   try {
+    faultPoint('pid-file');
     await writeFileAtomically(path, pid);
   } catch (e) {
     const exited = monitor.exitCode === null && monitor.signalCode === null ? once(monitor, 'exit') : Promise.resolve();

@@ -15,6 +15,7 @@ import { layoutOf } from '../vm/layout.js';
 import type { RuntimeContext } from './context.js';
 import { checkTerminal } from './create.js';
 import { statusOf } from './state.js';
+import { notRunning } from './lifecycle.js';
 
 const RELAY_MAIN = join(DIST_DIR, 'src', 'exec', 'main.js');
 
@@ -30,7 +31,7 @@ export interface ExecOptions {
 export async function execProcess(ctx: RuntimeContext, id: string, o: ExecOptions): Promise<number | undefined> {
   const record = await ctx.store.load(id);
   const status = statusOf(record);
-  if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', `cannot exec in a ${status} container`);
+  if (status === 'stopped' || status === 'creating') throw notRunning(record, `cannot exec in a ${status} container`);
   if (status === 'paused') throw new VmrunError('InvalidState', 'cannot exec in a paused container');
   const spec: ProcessPlan = processPlan(o.process);
   if (o.consoleSocket && !o.detach) throw new VmrunError('InvalidArgument', '--console-socket: cannot use console socket if vmrun will not detach');

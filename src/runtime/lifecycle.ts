@@ -14,6 +14,11 @@ import { removeCgroup } from '../host/cgroups.js';
 import { separateInterfacesIn } from '../host/network.js';
 import { statusOf } from './state.js';
 
+/** runc's words for a container that is not running, and why it stopped if a part of it was lost. */
+export function notRunning(record: ContainerRecord, words: string): VmrunError {
+  return new VmrunError('InvalidState', record.stopReason ? `${words}: ${record.stopReason}` : words);
+}
+
 /** A request to the container's monitor, through its control socket. */
 export function askMonitor(record: ContainerRecord, request: ControlRequest): Promise<Record<string, unknown> | undefined> {
   return controlRequest(layoutOf(record.vmDir).controlSocket, request);
@@ -23,7 +28,7 @@ export function askMonitor(record: ContainerRecord, request: ControlRequest): Pr
 export async function liveRecord(ctx: RuntimeContext, id: string): Promise<ContainerRecord> {
   const record = await ctx.store.load(id);
   const status = statusOf(record);
-  if (status === 'stopped' || status === 'creating') throw new VmrunError('InvalidState', 'container not running');
+  if (status === 'stopped' || status === 'creating') throw notRunning(record, 'container not running');
   return record;
 }
 
@@ -68,7 +73,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     // The monitor may have died before it could clean up (kill -9): do its part. Its sentry
     // exits when the monitor goes; one that has not yet is ended with the VM's processes.
     const fresh = await ctx.store.load(id).catch(() => record);
-    await destroyLeftovers(layout.libvirtRoot, [fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt, fresh.sentry].filter((p) => p !== undefined));
+    await destroyLeftovers([fresh.warden, fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt, fresh.sentry].filter((p) => p !== undefined));
     if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces);
     await rm(layout.dir, { recursive: true, force: true });
     // A cgroup that cannot go fails the delete, which can then be tried again.

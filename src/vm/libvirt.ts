@@ -4,9 +4,10 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostProcess } from '../generated/container-record.js';
-import { hostProcess, isAlive } from '../host/process.js';
+import { isAlive } from '../host/process.js';
+import { Warden, type WardenProgram } from '../host/warden.js';
 import { DOMAIN_NAME } from './layout.js';
-import { embedUri, VirshShell } from './virsh.js';
+import { virshShellArgv, VirshShell } from './virsh.js';
 
 export const EMULATOR = '/usr/bin/qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -71,24 +72,40 @@ async function xmlFiles(dir: string): Promise<string[]> {
   return (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.xml'));
 }
 
-/** QEMU and the virtiofsd daemons libvirt started for the root's domain, from its pid files. */
-export async function vmProcesses(root: string): Promise<{ qemu?: HostProcess; virtiofsd: HostProcess[] }> {
-  const run = join(root, 'run', 'qemu');
-  const read = async (name: string) => {
-    const pid = Number((await readFile(join(run, name), 'utf8').catch(() => '')).trim());
-    return pid > 0 ? hostProcess(pid) : undefined;
-  };
-  const fsPidFiles = (await readdir(run).catch(() => [] as string[])).filter((f) => f.endsWith('-fs.pid'));
-  const virtiofsd = (await Promise.all(fsPidFiles.map(read))).filter((p): p is HostProcess => !!p);
-  return { qemu: await read(`${DOMAIN_NAME}.pid`), virtiofsd };
+/** A process of the VM: its pid in the warden's namespace, and on the host while it runs. */
+export interface VmProcess {
+  nsPid: number;
+  host?: HostProcess;
 }
 
-/** A root held open by a long-lived virsh, with the container's domain in it. */
+/**
+ * A root held open by a long-lived virsh, with the container's domain in it. virsh and what
+ * it starts (QEMU, virtiofsd), and the `others` beside it, live in a warden's pid namespace
+ * (src/host/warden.ts): they all end with the process that opened the driver.
+ */
 export class EmbeddedDriver {
-  private constructor(private readonly shell: VirshShell) {}
+  private constructor(private readonly root: string, private readonly shell: VirshShell, readonly warden: Warden) {}
 
-  static open(root: string): EmbeddedDriver {
-    return new EmbeddedDriver(new VirshShell(root));
+  static async open(root: string, wardenHelper: string, others: WardenProgram[] = []): Promise<EmbeddedDriver> {
+    const warden = await Warden.start(wardenHelper, [{ argv: virshShellArgv(root), piped: true }, ...others]);
+    return new EmbeddedDriver(root, new VirshShell(warden.stdio), warden);
+  }
+
+  /** QEMU and the virtiofsd daemons libvirt started for the domain, from its pid files (the namespace's pids). */
+  async processes(): Promise<{ qemu?: VmProcess; virtiofsd: VmProcess[] }> {
+    const run = join(this.root, 'run', 'qemu');
+    const read = async (name: string): Promise<VmProcess | undefined> => {
+      const nsPid = Number((await readFile(join(run, name), 'utf8').catch(() => '')).trim());
+      return Number.isInteger(nsPid) && nsPid > 0 ? { nsPid, host: this.warden.hostProcessOf(nsPid) } : undefined;
+    };
+    const fsPidFiles = (await readdir(run).catch(() => [] as string[])).filter((f) => f.endsWith('-fs.pid'));
+    const virtiofsd = (await Promise.all(fsPidFiles.map(read))).filter((p): p is VmProcess => !!p);
+    return { qemu: await read(`${DOMAIN_NAME}.pid`), virtiofsd };
+  }
+
+  /** virsh itself, the warden's first program. */
+  get virshPid(): number {
+    return this.warden.programs[0]!;
   }
 
   async createDomain(xmlFile: string): Promise<void> {
@@ -109,27 +126,26 @@ export class EmbeddedDriver {
     await this.shell.run(`resume ${DOMAIN_NAME}`);
   }
 
-  /** Stops the VM at once. virsh may report failure even when it worked: the caller checks the pids. */
+  /** Stops the VM at once. virsh may report failure even when it worked: what is left ends with the warden. */
   async destroyDomain(): Promise<void> {
-    await this.shell.run(`destroy ${DOMAIN_NAME}`).catch(() => undefined);
+    await this.shell.run(`destroy ${DOMAIN_NAME}`, 15_000).catch(() => undefined);
   }
 
-  close(): Promise<void> {
-    return this.shell.close();
+  /** Closes the root, then ends the warden: resolves once every process of the VM is gone. */
+  async close(): Promise<void> {
+    await this.shell.close();
+    await this.warden.end();
   }
 }
 
 /**
- * Ends what is left of a VM whose holder died: a later open of the root lets libvirt destroy
- * the domain; whatever still runs after that is killed by its recorded pid.
+ * Ends what is left of a VM whose monitor died, by the host processes its record names. The
+ * warden's namespace ended with the monitor, so there should be none; libvirt is not asked,
+ * as its pid files hold the namespace's pids, which mean other processes on the host.
  */
-export async function destroyLeftovers(root: string, known: HostProcess[]): Promise<void> {
-  const { execa } = await import('execa'); // only here: every verb would pay for loading it
-  await execa('virsh', ['-q', '-c', embedUri(root), 'destroy', DOMAIN_NAME], { reject: false, stdin: 'ignore' });
-  const found = await vmProcesses(root);
-  const all = [...known, ...(found.qemu ? [found.qemu] : []), ...found.virtiofsd];
-  for (const proc of all) if (isAlive(proc)) process.kill(proc.pid, 'SIGKILL');
-  for (const proc of all) await waitGone(proc);
+export async function destroyLeftovers(known: HostProcess[]): Promise<void> {
+  for (const proc of known) if (isAlive(proc)) process.kill(proc.pid, 'SIGKILL');
+  for (const proc of known) await waitGone(proc);
 }
 
 export async function waitGone(proc: HostProcess, timeoutMs = 10_000): Promise<boolean> {

@@ -2,10 +2,15 @@
 // through an FFI cannot start QEMU (its child dies with "Unable to notify child process"), so
 // vmrun speaks to the driver through virsh: a long-lived interactive virsh keeps the root open
 // for as long as a VM lives; one-shot runs clean up when nothing holds the root any more.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
 export const embedUri = (root: string) => `qemu:///embed?root=${root}`;
+
+/** An interactive virsh on the root; stderr joins stdout so that an error line arrives in order, before the command's end marker. */
+export const virshShellArgv = (root: string) => ['/bin/sh', '-c', 'exec virsh -q -c "$0" 2>&1', embedUri(root)];
+
+/** How long one command may take: `create` is about 0.4 s, a first probe of QEMU 4 s. */
+const COMMAND_TIMEOUT_MS = 60_000;
 
 export class VirshError extends Error {
   constructor(readonly command: string, readonly output: string) {
@@ -21,44 +26,58 @@ interface Pending {
   marker: string;
   resolve: (out: string) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
-/** An interactive virsh holding one root open; commands run one after another. */
+/**
+ * An interactive virsh (started by the caller with virshShellArgv) holding one root open,
+ * spoken to through its stdin and stdout; commands run one after another.
+ */
 export class VirshShell {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly pending: Pending[] = [];
   private buffer = '';
   private count = 0;
-  readonly exited: Promise<number | null>;
+  /** Resolves once virsh has gone: its stdout closed. */
+  readonly exited: Promise<void>;
 
-  constructor(root: string) {
-    // stderr joins stdout so that an error line arrives in order, before the command's end marker.
-    this.child = spawn('/bin/sh', ['-c', 'exec virsh -q -c "$0" 2>&1', embedUri(root)], {
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    this.child.stdout.setEncoding('utf8').on('data', (text: string) => this.take(text));
-    this.child.stdin.on('error', () => undefined); // a dead virsh is reported through `exited`
+  constructor(private readonly io: { stdin: Writable; stdout: Readable }) {
+    io.stdout.setEncoding('utf8').on('data', (text: string) => this.take(text));
+    io.stdin.on('error', () => undefined); // a dead virsh is reported through `exited`
+    io.stdout.on('error', () => undefined);
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code) => {
-        for (const p of this.pending.splice(0)) p.reject(new VirshError(p.command, 'virsh exited'));
-        resolve(code);
+      io.stdout.on('close', () => {
+        for (const p of this.pending.splice(0)) this.settle(p, new VirshError(p.command, 'virsh has exited'));
+        resolve();
       });
     });
   }
 
-  /** Runs one virsh command; resolves with its output, rejects with its error lines. */
-  run(command: string): Promise<string> {
+  /** Runs one virsh command; resolves with its output, rejects with its error lines or when it takes too long. */
+  run(command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
     const marker = `__vmrun_done_${++this.count}__`;
     return new Promise((resolve, reject) => {
-      this.pending.push({ command, marker, resolve, reject });
-      this.child.stdin.write(`${command}\necho ${marker}\n`);
+      const p: Pending = { command, marker, resolve, reject, timer: setTimeout(() => {
+        // Still queued: its marker, when it comes, is dropped.
+        this.settle(p, new VirshError(command, `no answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs) };
+      this.pending.push(p);
+      this.io.stdin.write(`${command}\necho ${marker}\n`);
     });
   }
 
-  /** Ends virsh, closing the root; resolves once it has exited. */
-  async close(): Promise<void> {
-    this.child.stdin.end();
-    await this.exited;
+  /** Ends virsh, closing the root; resolves once it has exited, or after `timeoutMs`. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.io.stdin.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  private settle(p: Pending, outcome: string | Error): void {
+    clearTimeout(p.timer);
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+    p.resolve = p.reject = () => undefined;
   }
 
   private take(text: string): void {
@@ -70,8 +89,7 @@ export class VirshShell {
       this.buffer = this.buffer.slice(at + p.marker.length + 1);
       this.pending.shift();
       const errors = lines.filter((l) => l.startsWith('error: '));
-      if (errors.length > 0) p.reject(new VirshError(p.command, errors.map((l) => l.slice(7)).join('; ')));
-      else p.resolve(lines.join('\n'));
+      this.settle(p, errors.length > 0 ? new VirshError(p.command, errors.map((l) => l.slice(7)).join('; ')) : lines.join('\n'));
     }
   }
 }
