@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Progress } from '../host/progress.js';
 import { extractPvhKernel } from './vmlinux.js';
+import { VmrunError } from '../errors.js';
 
 /** The modules the guest's init loads, in this order (each needs the ones before it). */
 export const BOOT_MODULES = [
@@ -62,7 +63,7 @@ export async function fetchKernel(cacheDir: string, pkg: string, progress: Progr
     // As root into a folder the _apt user cannot enter: say so, or apt warns about its sandbox.
     await execa('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', pkg], { cwd: work, stdout: progress.stream, stderr: progress.stream });
     const deb = (await readdir(work)).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${work}`);
+    if (!deb) throw new VmrunError('InvalidState', `apt-get download ${pkg} left no .deb in ${work}`);
     progress.step(`unpacking ${deb}`);
     const root = join(work, 'root');
     await execa('dpkg-deb', ['-x', join(work, deb), root]);
@@ -81,7 +82,7 @@ export async function fetchKernel(cacheDir: string, pkg: string, progress: Progr
     for (const name of GUEST_MODULES) {
       const path = (await execa('modinfo', ['-b', root, '-k', release, '-n', name])).stdout.trim();
       if (path === '(builtin)') continue;
-      if (!path.endsWith('.ko')) throw new Error(`module ${name} of ${pkg} is ${path}, which busybox insmod cannot load`);
+      if (!path.endsWith('.ko')) throw new VmrunError('InvalidState', `module ${name} of ${pkg} is ${path}, which busybox insmod cannot load`);
       await copyFile(path, join(modules, `${name}.ko`));
     }
     const kernel: GuestKernel = {

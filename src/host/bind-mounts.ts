@@ -24,7 +24,7 @@ export const mountNamespace = () => readlinkSync('/proc/self/ns/mnt');
 export async function mountBinds(dir: string, binds: HostBind[], callerNamespace: string): Promise<HostSubmount[]> {
   if (binds.length === 0) return [];
   // Mounted in the caller's namespace, they would outlive a crash and lie under a recursive delete.
-  if (mountNamespace() === callerNamespace) throw new Error('refusing to bind host paths in the mount namespace of vmrun create');
+  if (mountNamespace() === callerNamespace) throw new VmrunError('InvalidState', 'refusing to bind host paths in the mount namespace of vmrun create');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const b of binds) {
     const source = await stat(b.source).catch((e: NodeJS.ErrnoException) => {

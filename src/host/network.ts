@@ -87,7 +87,7 @@ export async function userNetwork(mac: string): Promise<NamespaceNetwork> {
   const host = await namespaceNetwork('');
   const gateway = host.routes.find((r) => r.destination === 'default' && r.gateway);
   const uplink = host.interfaces.find((i) => i.name === gateway?.interface);
-  if (!gateway || !uplink) throw new Error('the user-mode network copies the host\'s default route, and the host has none');
+  if (!gateway || !uplink) throw new VmrunError('InvalidState', 'the user-mode network copies the host\'s default route, and the host has none');
   return {
     interfaces: [{ name: 'eth0', mac, mtu: PASST_MTU, addresses: uplink.addresses.filter((a) => !a.includes(':')) }],
     routes: [{ destination: 'default', gateway: gateway.gateway!, interface: 'eth0' }],

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { VmrunError } from '../errors.js';
 
 /** passt drops root for this account, which must reach its socket. */
 const NOBODY = 65534;
@@ -28,5 +29,5 @@ export async function passtListening(socket: string, ended: () => boolean): Prom
     if (ended()) break;
     await sleep(20);
   }
-  if (!existsSync(socket)) throw new Error(`passt did not start listening on ${socket}`);
+  if (!existsSync(socket)) throw new VmrunError('InvalidState', `passt did not start listening on ${socket}`);
 }

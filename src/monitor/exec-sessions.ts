@@ -10,6 +10,7 @@ import { AgentChannel } from '../agent/channel.js';
 import { relayStream } from '../agent/streams.js';
 import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
+import { VmrunError } from '../errors.js';
 
 /** Streams 1-3 are the container's init's. */
 const FIRST_EXEC_STREAM = 4;
@@ -85,7 +86,7 @@ export class ExecSessions {
 
   private async handle(relay: AgentChannel, r: Request, name: string | undefined, named: (n: string) => void): Promise<Record<string, unknown> | undefined> {
     if (r.op === 'exec') {
-      if (name !== undefined) throw new Error('one exec per connection');
+      if (name !== undefined) throw new VmrunError('InvalidArgument', 'one exec per connection');
       this.checkCanExec();
       const process = `exec-${++this.lastExec}`;
       const session: Session = { relay, outputs: [], exited: false };
@@ -100,14 +101,14 @@ export class ExecSessions {
         throw e;
       }
     }
-    if (name === undefined) throw new Error(`${r.op} before exec`);
+    if (name === undefined) throw new VmrunError('InvalidArgument', `${r.op} before exec`);
     switch (r.op) {
       case 'signal':
         return this.agent.request({ op: 'signal', process: name, signal: r.signal });
       case 'resize':
         return this.agent.request({ op: 'resize', process: name, rows: r.rows, cols: r.cols });
       default:
-        throw new Error(`${r.op} is not for an exec relay`);
+        throw new VmrunError('InvalidArgument', `${r.op} is not for an exec relay`);
     }
   }
 

@@ -464,7 +464,8 @@ export class Monitor {
   }
 
   private async forward(signal: number): Promise<void> {
-    await this.channel?.request({ op: 'signal', process: 'init', signal }).catch(() => undefined);
+    // A container that is gone or going has no process to take it, as under runc.
+    await this.channel?.request({ op: 'signal', process: 'init', signal }).catch((e: Error) => this.o.log.debug(`signal ${signal} not passed on: ${e.message}`));
   }
 
   /** The sentry was killed (kill -9): the container ends as runc's does when its init is SIGKILLed. */

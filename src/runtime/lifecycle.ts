@@ -67,7 +67,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     }
     const layout = layoutOf(record.vmDir);
     if (isAlive(record.monitor)) {
-      await controlRequest(layout.controlSocket, { op: 'destroy' }).catch(() => undefined);
+      // A monitor that cannot answer is killed below.
+      await controlRequest(layout.controlSocket, { op: 'destroy' }).catch((e: Error) => ctx.log.debug(`delete: the monitor did not take destroy: ${e.message}`));
       if (!(await waitGone(record.monitor!, 15_000))) process.kill(record.monitor!.pid, 'SIGKILL');
     }
     // The monitor may have died before it could clean up (kill -9): do its part. Its sentry

@@ -37,6 +37,7 @@ export class VirshShell {
   private readonly pending: Pending[] = [];
   private buffer = '';
   private count = 0;
+  private gone = false;
   /** Resolves once virsh has gone: its stdout closed. */
   readonly exited: Promise<void>;
 
@@ -46,6 +47,7 @@ export class VirshShell {
     io.stdout.on('error', () => undefined);
     this.exited = new Promise((resolve) => {
       io.stdout.on('close', () => {
+        this.gone = true;
         for (const p of this.pending.splice(0)) this.settle(p, new VirshError(p.command, 'virsh has exited'));
         resolve();
       });
@@ -55,6 +57,7 @@ export class VirshShell {
   /** Runs one virsh command; resolves with its output, rejects with its error lines or when it takes too long. */
   run(command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
     const marker = `__vmrun_done_${++this.count}__`;
+    if (this.gone) return Promise.reject(new VirshError(command, 'virsh has exited'));
     return new Promise((resolve, reject) => {
       const p: Pending = { command, marker, resolve, reject, timer: setTimeout(() => {
         // Still queued: its marker, when it comes, is dropped.
