@@ -175,6 +175,7 @@ describe('create failing at each step', () => {
       child.stderr.on('data', (d) => (stderr += d));
       child.on('exit', (code) => resolve({ code, stderr }));
     });
+    if (r.code === 0) await vm.vmrun(['delete', '--force', id]); // the step was never reached
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`create failed at step "${step}"`);
     await expectGone(id);
