@@ -3,15 +3,13 @@
 // bind-mounted there in the monitor's own mount namespace (vmrun starts the monitor under
 // `unshare --mount`): the mounts end with the monitor, QEMU and virtiofsd, and no other
 // process, not even a `rm -rf` of the VM directory, ever sees them.
-import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { VmrunError } from '../errors.js';
 import type { HostBind, HostSubmount } from '../oci/guest-plan.js';
+import { command } from './command.js';
 
-const run = promisify(execFile);
 
 /** This process's mount namespace, as /proc names it: mnt:[INODE]. */
 export const mountNamespace = () => readlinkSync('/proc/self/ns/mnt');
@@ -34,8 +32,8 @@ export async function mountBinds(dir: string, binds: HostBind[], callerNamespace
     // Single files too: Docker binds /etc/hosts from a directory that holds other data.
     if (source.isDirectory()) await mkdir(target);
     else await writeFile(target, '', { mode: 0o600 });
-    await run('mount', [b.recursive ? '--rbind' : '--bind', b.source, target]);
-    if (b.readonly) await run('mount', ['-o', 'remount,bind,ro', target]);
+    await command('mount', [b.recursive ? '--rbind' : '--bind', b.source, target]);
+    if (b.readonly) await command('mount', ['-o', 'remount,bind,ro', target]);
   }
   const recursive = new Set(binds.filter((b) => b.recursive).map((b) => b.name));
   return recursive.size === 0 ? [] : submountsOf(await readFile('/proc/self/mountinfo', 'utf8'), dir, recursive);

@@ -3,12 +3,10 @@
 // the VM's tap both ways, as Kata's tcfilter mode does. What reaches the namespace's interface
 // goes to the guest, and what the guest sends leaves through that interface, so the guest can
 // carry the interface's own MAC and addresses.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { GuestInterface, GuestRoute } from '../generated/agent-protocol.js';
 import { VmrunError } from '../errors.js';
+import { command } from './command.js';
 
-const run = promisify(execFile);
 
 interface IpLink {
   ifname: string;
@@ -48,30 +46,31 @@ export function parseNetwork(links: IpLink[], routes: IpRoute[], tapPrefix: stri
 }
 
 export async function namespaceNetwork(tapPrefix: string): Promise<NamespaceNetwork> {
-  const json = async (args: string[]) => JSON.parse((await run('ip', ['-j', ...args])).stdout || '[]') as unknown;
+  const json = async (args: string[]) => JSON.parse((await command('ip', ['-j', ...args])).stdout || '[]') as unknown;
   return parseNetwork((await json(['addr', 'show'])) as IpLink[], (await json(['route', 'show'])) as IpRoute[], tapPrefix);
 }
 
 /** Redirects everything that arrives on `a` out of `b`, and back. */
 export async function joinInterfaces(a: string, b: string): Promise<void> {
   for (const [from, to] of [[a, b], [b, a]] as const) {
-    await run('tc', ['qdisc', 'add', 'dev', from, 'ingress']).catch((e: Error) => {
+    await command('tc', ['qdisc', 'add', 'dev', from, 'ingress']).catch((e: Error) => {
       throw new VmrunError('InvalidState', `network interface ${from} is carried into another VM already (containers that share a network namespace cannot share its interfaces): ${e.message.split('\n')[0]}`);
     });
-    await run('tc', ['filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
+    await command('tc', ['filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
       'action', 'mirred', 'egress', 'redirect', 'dev', to]);
   }
 }
 
 /** Takes the redirect off an interface of the namespace, which outlives the container. */
 export async function separateInterface(name: string): Promise<void> {
-  await run('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
+  // An interface that has gone, or has no redirect, has nothing to take off.
+  await command('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
 }
 
 /** The same from outside the namespace, for a delete after the monitor died. */
 export async function separateInterfacesIn(namespace: string, names: string[]): Promise<void> {
   for (const name of names) {
-    await run('nsenter', [`--net=${namespace}`, 'tc', 'qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
+    await command('nsenter', [`--net=${namespace}`, 'tc', 'qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
   }
 }
 
