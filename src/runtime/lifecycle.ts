@@ -60,6 +60,9 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     if (force && e instanceof VmrunError && e.code === 'ContainerNotFound') return;
     throw e;
   }
+  // A create still booting holds the lock: forced, its monitor is killed, the warden takes the
+  // VM with it, and the create fails, removes what it made and lets go.
+  if (force && record.phase === 'creating' && isAlive(record.monitor)) process.kill(record.monitor!.pid, 'SIGKILL');
   await ctx.store.locked(id, async () => {
     const status = statusOf(record);
     if ((status === 'running' || status === 'paused') && !force) {
@@ -81,6 +84,10 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await removeCgroup(fresh.cgroups ?? []);
     // As runc's delete: a failing poststop hook is reported and does not stop the delete.
     await runHooks('poststop', fresh.hooks, hookState(fresh, 'stopped', 0)).catch((e: Error) => ctx.log.warn(e.message));
+  }).catch((e: unknown) => {
+    // Gone meanwhile: the create it interrupted removed it.
+    if (force && e instanceof VmrunError && e.code === 'ContainerNotFound') return;
+    throw e;
   });
   await ctx.store.remove(id);
 }
