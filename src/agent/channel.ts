@@ -119,11 +119,21 @@ export class AgentChannel extends EventEmitter {
     port.on('close', () => this.shutdown(new ProtocolError('the agent channel closed')));
   }
 
-  /** Sends this side's hello; resolves once the peer's has arrived too (it may have already). */
-  hello(software: string): Promise<Handshake> {
+  /**
+   * Sends this side's hello; resolves once the peer's has arrived too (it may have already).
+   * With `timeoutMs`, a peer that has not said hello by then fails it and closes the channel.
+   */
+  hello(software: string, timeoutMs?: number): Promise<Handshake> {
     if (this.handshake) return Promise.reject(new ProtocolError('hello was already sent'));
     return new Promise((resolve, reject) => {
-      this.handshake = { resolve, reject };
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        this.shutdown(new AgentError('Timeout', `${this.peer} did not say hello within ${timeoutMs / 1000} s`), true);
+      }, timeoutMs);
+      const settle = () => clearTimeout(timer);
+      this.handshake = {
+        resolve: (h) => (settle(), resolve(h)),
+        reject: (e) => (settle(), reject(e)),
+      };
       this.writeControl({
         type: 'hello',
         versions: PROTOCOL_VERSIONS,

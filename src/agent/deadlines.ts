@@ -22,6 +22,9 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   shutdown: 30_000,
 };
 
+/** How long a host process (the monitor, an exec relay) may take to say hello on the exec socket. */
+export const HELLO_DEADLINE_MS = 10_000;
+
 /**
  * What a caller one hop further away (an exec relay, asking the monitor, which asks the agent)
  * waits beyond the agent's deadline, so that the monitor's own error arrives first.

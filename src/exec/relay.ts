@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import { ReadStream } from 'node:tty';
 import { AgentChannel } from '../agent/channel.js';
-import { RELAY_MARGIN_MS, REQUEST_DEADLINES_MS } from '../agent/deadlines.js';
+import { HELLO_DEADLINE_MS, RELAY_MARGIN_MS, REQUEST_DEADLINES_MS } from '../agent/deadlines.js';
 import { VmrunError } from '../errors.js';
 import type { Event, ExitEvent, ProcessPlan } from '../generated/agent-protocol.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -32,7 +32,7 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
   });
   const channel = new AgentChannel(socket, { peer: "the container's monitor" });
   channel.on('error', () => undefined); // seen as 'close'
-  await channel.hello('vmrun-exec');
+  await channel.hello('vmrun-exec', HELLO_DEADLINE_MS);
   const { stdio, input, output, terminalOut } = joinStdio(channel, !!args.spec.terminal);
   if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(true);
   const exit = new Promise<ExitEvent | undefined>((resolve) => {

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { AgentChannel } from '../agent/channel.js';
+import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
 import { relayStream } from '../agent/streams.js';
 import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
@@ -85,7 +86,7 @@ export class ExecSessions {
       this.sessions.delete(name!);
       void this.agent.request({ op: 'signal', process: name!, signal: constants.signals.SIGKILL }).catch(() => undefined);
     });
-    await relay.hello('vmrun-monitor').catch(() => relay.close());
+    await relay.hello('vmrun-monitor', HELLO_DEADLINE_MS).catch(() => relay.close());
   }
 
   private async handle(relay: AgentChannel, r: Request, name: string | undefined, named: (n: string) => void): Promise<Record<string, unknown> | undefined> {
