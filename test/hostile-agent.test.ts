@@ -330,7 +330,7 @@ describe('messages bigger than one frame', () => {
       // A result of 2 MiB is more than the host accepts: answered with E2BIG instead.
       else agent.respond(r.id, { pids: [], big: 'x'.repeat(2 * MB) });
     });
-    const spec = { args: ['sh'], env, cwd: '/', user: { uid: 0, gid: 0 } };
+    const spec = { args: ['sh'] as [string, ...string[]], env, cwd: '/', user: { uid: 0, gid: 0 } };
     await expect(host.request({ op: 'exec', process: 'exec-1', spec, stdio: {} })).resolves.toEqual({ pid: 1 });
     expect(received).toEqual([env]);
     await expect(host.request({ op: 'ps' })).rejects.toMatchObject({ code: 'E2BIG', message: expect.stringMatching(/is more than the 1048576 the host accepts/) });
