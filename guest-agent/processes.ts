@@ -19,6 +19,9 @@ export interface GuestProcess {
  */
 export const holders = new Set<number>();
 
+/** A command line's characters `ps` reports: a process may have 1 MiB of args, the answer holds many. */
+const CMD_CHARS = 4096;
+
 export function containerProcesses(): GuestProcess[] {
   const found: GuestProcess[] = [];
   for (const name of readdirSync('/proc')) {
@@ -33,7 +36,7 @@ export function containerProcesses(): GuestProcess[] {
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       const nspid = Number(/^NSpid:.*?(\d+)$/m.exec(status)?.[1] ?? pid);
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      const cmd = argv.length > 0 ? argv.join(' ') : `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`;
+      const cmd = argv.length > 0 ? argv.join(' ').slice(0, CMD_CHARS) : `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`;
       found.push({ pid: nspid, ppid, guestPid: pid, uid, cmd });
     } catch {
       // it ended while we looked

@@ -8,7 +8,7 @@ import type { Request } from '../src/generated/agent-protocol.js';
 
 export async function warmUp(): Promise<void> {
   const [toAgent, toHost] = [new PassThrough(), new PassThrough()];
-  const agent = new AgentChannel(Duplex.from({ readable: toAgent, writable: toHost }));
+  const agent = new AgentChannel(Duplex.from({ readable: toAgent, writable: toHost }), { trustedPeer: true });
   const host = new AgentChannel(Duplex.from({ readable: toHost, writable: toAgent }));
   agent.on('request', (r: Request) => agent.respond(r.id, r.op === 'ps' ? { pids: [1] } : new Error('warm-up')));
   await Promise.all([agent.hello('warm-up'), host.hello('warm-up')]);

@@ -4,7 +4,15 @@ import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { describe, expect, test, vi } from 'vitest';
-import { AgentChannel, AgentError, DEFAULT_WINDOW, PROTOCOL_VERSIONS, ProtocolError } from '../src/agent/channel.js';
+import {
+  AgentChannel,
+  AgentError,
+  DEFAULT_WINDOW,
+  MAX_TRUSTED_MESSAGE,
+  MAX_UNTRUSTED_MESSAGE,
+  PROTOCOL_VERSIONS,
+  ProtocolError,
+} from '../src/agent/channel.js';
 import {
   creditFrame,
   encodeFrame,
@@ -84,10 +92,11 @@ function record<T>(emitter: NodeJS.EventEmitter, event: string): T[] {
   return seen;
 }
 
+/** A host's channel and an agent's, which trusts the host as the guest's agent does. */
 async function channels(ports?: [Duplex, Duplex], window?: number) {
   const [hostPort, agentPort] = ports ?? (await socketPair());
   const host = new AgentChannel(hostPort, { window });
-  const agent = new AgentChannel(agentPort, { window });
+  const agent = new AgentChannel(agentPort, { window, trustedPeer: true });
   const hostErrors = record<ProtocolError>(host, 'error');
   const agentErrors = record<ProtocolError>(agent, 'error');
   await Promise.all([host.hello('vmrun test'), agent.hello('vmrun-agent test')]);
@@ -118,9 +127,9 @@ function rawPeer(port: Duplex) {
 }
 
 /** A channel on one end of a memory pair and a raw peer on the other, past the handshake. */
-async function channelAndRawPeer(window?: number) {
+async function channelAndRawPeer(window?: number, trustedPeer = false) {
   const [port, peerPort] = memoryPair();
-  const channel = new AgentChannel(port);
+  const channel = new AgentChannel(port, { trustedPeer });
   const errors = record<ProtocolError>(channel, 'error');
   const peer = rawPeer(peerPort);
   peer.hello(PROTOCOL_VERSIONS, window);
@@ -205,8 +214,8 @@ describe('frame codec', () => {
       /65537 bytes exceeds the maximum of 65536/,
     ],
     ['an unknown kind', header(7, 1, 0), /unknown frame kind 7/],
-    ['DATA on the control stream', header(FrameKind.DATA, 0, 1), /only CONTROL uses stream 0/],
-    ['CONTROL on a stdio stream', header(FrameKind.CONTROL, 2, 2), /only CONTROL uses stream 0/],
+    ['DATA on the control stream', header(FrameKind.DATA, 0, 1), /only CONTROL and CONTROL_PART use stream 0/],
+    ['CONTROL on a stdio stream', header(FrameKind.CONTROL, 2, 2), /only CONTROL and CONTROL_PART use stream 0/],
     ['an EOF with a payload', header(FrameKind.EOF, 1, 1), /EOF frame with a 1-byte payload/],
     ['a CREDIT without four bytes', header(FrameKind.CREDIT, 1, 2), /CREDIT frame with a 2-byte payload/],
   ])('rejects %s as soon as its header is complete', (_name, bad, message) => {
@@ -225,19 +234,20 @@ describe('handshake', () => {
   test('both sides agree on the highest common version and learn the peer window and software', async () => {
     const [hostPort, agentPort] = await socketPair();
     const host = new AgentChannel(hostPort);
-    const agent = new AgentChannel(agentPort, { window: 65536 });
+    const agent = new AgentChannel(agentPort, { window: 65536, trustedPeer: true });
     const [h, a] = await Promise.all([host.hello('vmrun 0.1.0'), agent.hello('vmrun-agent 0.1.0')]);
-    expect(h).toEqual({ version: 2, peerWindow: 65536, peerSoftware: 'vmrun-agent 0.1.0' });
-    expect(a).toEqual({ version: 2, peerWindow: DEFAULT_WINDOW, peerSoftware: 'vmrun 0.1.0' });
+    expect(h).toEqual({ version: 3, peerWindow: 65536, peerMaxMessage: MAX_TRUSTED_MESSAGE, peerSoftware: 'vmrun-agent 0.1.0' });
+    expect(a).toEqual({ version: 3, peerWindow: DEFAULT_WINDOW, peerMaxMessage: MAX_UNTRUSTED_MESSAGE, peerSoftware: 'vmrun 0.1.0' });
   });
 
   test("completes when the peer's hello arrives before ours is sent", async () => {
     const [port, peerPort] = memoryPair();
     const channel = new AgentChannel(port);
     const peer = rawPeer(peerPort);
-    peer.send({ type: 'hello', versions: [3, 1, 2], window: 100000 });
+    peer.send({ type: 'hello', versions: [4, 1, 3], window: 100000 });
     await once(port, 'data'); // the channel's own listener, added first, has taken the hello
-    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 2, peerWindow: 100000 });
+    // Without maxMessage (as in version 2), one frame's payload.
+    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 3, peerWindow: 100000, peerMaxMessage: MAX_PAYLOAD });
     await vi.waitFor(() =>
       expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', versions: PROTOCOL_VERSIONS })]),
     );
@@ -247,10 +257,10 @@ describe('handshake', () => {
     const [port, peerPort] = memoryPair();
     const channel = new AgentChannel(port);
     const closed = closing(channel);
-    rawPeer(peerPort).hello([1, 3]);
+    rawPeer(peerPort).hello([1, 2]);
     const failure = channel.hello('vmrun');
     await expect(failure).rejects.toThrow(ProtocolError);
-    await expect(failure).rejects.toThrow('this side speaks 2, the peer 1, 3');
+    await expect(failure).rejects.toThrow('this side speaks 3, the peer 1, 2');
     await closed;
     expect(() => channel.send(exit)).toThrow(/closed/);
   });
@@ -315,8 +325,8 @@ describe('control messages', () => {
     await expect(host.request({ op: 'signal', process: 'init', signal: 99 })).rejects.toThrow(/\/signal: /);
   });
 
-  test('reports an invalid incoming message as an error and carries on', async () => {
-    const { channel, errors, peer } = await channelAndRawPeer();
+  test('reports an invalid incoming message from a trusted peer as an error and carries on', async () => {
+    const { channel, errors, peer } = await channelAndRawPeer(undefined, true);
     const messages = record<AgentMessage>(channel, 'message');
     peer.send({ ...exit, status: 300 });
     peer.send({ type: 'event', event: 'exit', status: 1 });
@@ -328,8 +338,8 @@ describe('control messages', () => {
     expect(messages).toEqual([]);
   });
 
-  test('reports a CONTROL frame that is not JSON and still takes the next message', async () => {
-    const { channel, errors, peerPort } = await channelAndRawPeer();
+  test('reports a CONTROL frame from a trusted peer that is not JSON and still takes the next message', async () => {
+    const { channel, errors, peerPort } = await channelAndRawPeer(undefined, true);
     const messages = record<AgentMessage>(channel, 'message');
     peerPort.write(encodeFrame(FrameKind.CONTROL, 0, Buffer.from('{"type": "ev')));
     peerPort.write(encodeFrame(FrameKind.CONTROL, 0, Buffer.from(JSON.stringify(exit))));
@@ -456,17 +466,17 @@ describe('streams', () => {
     expect(written).toBe(true);
   });
 
-  test('keep DATA that arrives before the stream is opened, and end after all of it', async () => {
+  test("keep a trusted peer's DATA that arrives before the stream is opened, and end after all of it", async () => {
     const { host, agent } = await channels();
     const out = randomBytes(200000);
-    await writeAll(agent.writableStream(3), [out.subarray(0, 1000), out.subarray(1000)]);
-    await vi.waitFor(() => expect(host.bufferedBytes(3)).toBe(out.length));
-    const stream = host.readableStream(3);
+    await writeAll(host.writableStream(3), [out.subarray(0, 1000), out.subarray(1000)]);
+    await vi.waitFor(() => expect(agent.bufferedBytes(3)).toBe(out.length));
+    const stream = agent.readableStream(3);
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     await once(stream, 'end');
     expect(Buffer.concat(chunks).equals(out)).toBe(true);
-    expect(host.bufferedBytes(3)).toBe(0);
+    expect(agent.bufferedBytes(3)).toBe(0);
   });
 
   test('a stdout flood fills one window while control flows, then arrives whole and in order', async () => {
@@ -526,7 +536,7 @@ describe('streams', () => {
   });
 
   test('a peer sending more DATA than its credit breaks the protocol', async () => {
-    const { channel, errors, peerPort } = await channelAndRawPeer();
+    const { channel, errors, peerPort } = await channelAndRawPeer(undefined, true);
     const closed = closing(channel);
     for (let sent = 0; sent <= DEFAULT_WINDOW; sent += MAX_PAYLOAD) {
       peerPort.write(encodeFrame(FrameKind.DATA, 4, Buffer.alloc(MAX_PAYLOAD)));

@@ -1,7 +1,8 @@
 // The frames every byte on the agent port travels in (docs/agent-protocol.md, "Frames"):
-// u8 kind, u32 BE stream, u32 BE length, then the payload.
+// u8 kind, u32 BE stream, u32 BE length, then the payload. A control message longer than one
+// payload travels as CONTROL_PART frames ended by a CONTROL frame, all on stream 0.
 
-export const FrameKind = { CONTROL: 0, DATA: 1, EOF: 2, CREDIT: 3 } as const;
+export const FrameKind = { CONTROL: 0, DATA: 1, EOF: 2, CREDIT: 3, CONTROL_PART: 4 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export const HEADER_BYTES = 9;
@@ -36,6 +37,17 @@ export function encodeFrame(kind: FrameKind, stream: number, payload: Buffer = B
   frame.writeUInt32BE(payload.length, 5);
   payload.copy(frame, HEADER_BYTES);
   return frame;
+}
+
+/** The frames of one control message: CONTROL_PART frames of MAX_PAYLOAD bytes, then a CONTROL frame with the rest. */
+export function controlFrames(message: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  let at = 0;
+  for (; message.length - at > MAX_PAYLOAD; at += MAX_PAYLOAD) {
+    frames.push(encodeFrame(FrameKind.CONTROL_PART, 0, message.subarray(at, at + MAX_PAYLOAD)));
+  }
+  frames.push(encodeFrame(FrameKind.CONTROL, 0, message.subarray(at)));
+  return frames;
 }
 
 /** A CREDIT frame granting the peer `bytes` more DATA on `stream`. */
@@ -98,8 +110,12 @@ function checkFrame(kind: FrameKind, stream: number, length: number): void {
   if (length > MAX_PAYLOAD) {
     throw new ProtocolError(`${name} frame of ${length} bytes exceeds the maximum of ${MAX_PAYLOAD}`);
   }
-  if ((kind === FrameKind.CONTROL) !== (stream === 0)) {
-    throw new ProtocolError(`${name} frame on stream ${stream}: only CONTROL uses stream 0`);
+  const control = kind === FrameKind.CONTROL || kind === FrameKind.CONTROL_PART;
+  if (control !== (stream === 0)) {
+    throw new ProtocolError(`${name} frame on stream ${stream}: only CONTROL and CONTROL_PART use stream 0`);
+  }
+  if (kind === FrameKind.CONTROL_PART && length === 0) {
+    throw new ProtocolError('CONTROL_PART frame with no payload');
   }
   if (kind === FrameKind.EOF && length !== 0) {
     throw new ProtocolError(`EOF frame with a ${length}-byte payload`);

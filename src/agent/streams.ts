@@ -33,6 +33,11 @@ export class InboundStream {
     return this.queued + (this.readable?.readableLength ?? 0);
   }
 
+  /** Whether the stream may still hold bytes for a consumer: not once its consumer has given up. */
+  get holding(): boolean {
+    return !this.readable?.destroyed;
+  }
+
   /** The channel is gone: a consumer still waiting for data or EOF gets `reason` instead. */
   fail(reason: Error): void {
     if (!this.eof) this.readable?.destroy(reason);
@@ -109,7 +114,10 @@ export class InboundStream {
   }
 }
 
-/** The sending end of one stream: a Writable that waits for credit instead of buffering. */
+/**
+ * The sending end of one stream: a Writable that waits for credit instead of buffering, and for
+ * the port to drain (a peer that grants credit but does not read must not fill this side's memory).
+ */
 export class OutboundStream {
   readonly writable: Writable;
   private credit: number;
@@ -118,9 +126,11 @@ export class OutboundStream {
   constructor(
     id: number,
     peerWindow: number,
-    sendData: (payload: Buffer) => void,
+    /** false when the port's buffer is full: wait for `drained` before the next frame. */
+    sendData: (payload: Buffer) => boolean,
     sendEof: () => void,
     done: () => void,
+    drained: () => Promise<void>,
   ) {
     this.credit = peerWindow;
     const send = async (chunk: Buffer): Promise<void> => {
@@ -130,9 +140,10 @@ export class OutboundStream {
           if (this.writable.destroyed) throw new ProtocolError(`stream ${id} was closed`);
         }
         const n = Math.min(this.credit, MAX_PAYLOAD, chunk.length - at);
-        sendData(chunk.subarray(at, at + n));
+        const more = sendData(chunk.subarray(at, at + n));
         this.credit -= n;
         at += n;
+        if (!more) await drained();
       }
     };
     this.writable = new Writable({

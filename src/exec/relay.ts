@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import { ReadStream } from 'node:tty';
 import { AgentChannel } from '../agent/channel.js';
+import { HELLO_DEADLINE_MS, RELAY_MARGIN_MS, REQUEST_DEADLINES_MS } from '../agent/deadlines.js';
 import { VmrunError } from '../errors.js';
 import type { Event, ExitEvent, ProcessPlan } from '../generated/agent-protocol.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -29,9 +30,9 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
   await once(socket, 'connect').catch(() => {
     throw new VmrunError('InvalidState', 'container not running');
   });
-  const channel = new AgentChannel(socket);
+  const channel = new AgentChannel(socket, { peer: "the container's monitor" });
   channel.on('error', () => undefined); // seen as 'close'
-  await channel.hello('vmrun-exec');
+  await channel.hello('vmrun-exec', HELLO_DEADLINE_MS);
   const { stdio, input, output, terminalOut } = joinStdio(channel, !!args.spec.terminal);
   if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(true);
   const exit = new Promise<ExitEvent | undefined>((resolve) => {
@@ -41,7 +42,8 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
 
   const forward = (signal: NodeJS.Signals) => void channel.request({ op: 'signal', process: PROCESS, signal: constants.signals[signal] }).catch(() => undefined);
   try {
-    const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio })) as { pid: number };
+    // The monitor answers within the agent's deadline, with the agent's error if it had none.
+    const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio }, REQUEST_DEADLINES_MS.exec + RELAY_MARGIN_MS)) as { pid: number };
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
     // From now on the process exists to take its terminal's size.
     if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));

@@ -63,6 +63,10 @@ export interface Hello {
    */
   window: number;
   /**
+   * The largest control message, in bytes of JSON, the sender of this hello accepts (split over CONTROL_PART frames). Absent: one frame's payload, 65536.
+   */
+  maxMessage?: number;
+  /**
    * Name and version of the program, for logs.
    */
   software?: string;

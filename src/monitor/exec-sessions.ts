@@ -5,8 +5,10 @@
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { AgentChannel } from '../agent/channel.js';
+import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
 import { relayStream } from '../agent/streams.js';
 import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
@@ -19,6 +21,8 @@ interface Session {
   relay: AgentChannel;
   /** The relay's ends of the process's output streams, which end before its exit is passed on. */
   outputs: Promise<unknown>[];
+  /** The agent channel's ends of its streams, let go of if the exec fails. */
+  streams: (Readable | Writable)[];
   exited: boolean;
 }
 
@@ -46,6 +50,7 @@ export class ExecSessions {
   exited(event: ExitEvent): boolean {
     const session = this.sessions.get(event.process);
     if (!session) return false;
+    if (session.exited) return true; // a guest's repeated exit is passed on once
     session.exited = true;
     void Promise.all(session.outputs).then(() => {
       this.sessions.delete(event.process);
@@ -65,7 +70,8 @@ export class ExecSessions {
 
   private async accept(socket: Socket): Promise<void> {
     socket.on('error', () => undefined);
-    const relay = new AgentChannel(socket);
+    // A relay is a process of the verb's caller: trusted as the host is, with an exec spec of up to 4 MiB.
+    const relay = new AgentChannel(socket, { trustedPeer: true, peer: 'the exec relay' });
     relay.on('error', (e: Error) => this.log.debug(`exec relay: ${e.message}`));
     let name: string | undefined;
     relay.on('request', (r: Request) => {
@@ -81,7 +87,7 @@ export class ExecSessions {
       this.sessions.delete(name!);
       void this.agent.request({ op: 'signal', process: name!, signal: constants.signals.SIGKILL }).catch(() => undefined);
     });
-    await relay.hello('vmrun-monitor').catch(() => relay.close());
+    await relay.hello('vmrun-monitor', HELLO_DEADLINE_MS).catch(() => relay.close());
   }
 
   private async handle(relay: AgentChannel, r: Request, name: string | undefined, named: (n: string) => void): Promise<Record<string, unknown> | undefined> {
@@ -89,15 +95,17 @@ export class ExecSessions {
       if (name !== undefined) throw new VmrunError('InvalidArgument', 'one exec per connection');
       this.checkCanExec();
       const process = `exec-${++this.lastExec}`;
-      const session: Session = { relay, outputs: [], exited: false };
-      const stdio = this.bridge(relay, r.stdio, session);
+      const session: Session = { relay, outputs: [], streams: [], exited: false };
       this.sessions.set(process, session);
       try {
+        const stdio = this.bridge(relay, r.stdio, session);
         const result = await this.agent.request({ op: 'exec', process, spec: r.spec, stdio });
         named(process);
         return { ...result, process };
       } catch (e) {
         this.sessions.delete(process);
+        // So that they no longer count against the channel's streams (a late EOF still ends them).
+        for (const s of session.streams) s.destroy();
         throw e;
       }
     }
@@ -118,13 +126,17 @@ export class ExecSessions {
     if (stdio.terminal) mapped.terminal = true;
     if (stdio.stdin !== undefined) {
       mapped.stdin = this.nextStream++;
-      void relayStream(relay.readableStream(stdio.stdin), this.agent.writableStream(mapped.stdin));
+      const to = this.agent.writableStream(mapped.stdin);
+      session.streams.push(to);
+      void relayStream(relay.readableStream(stdio.stdin), to);
     }
     for (const s of ['stdout', 'stderr'] as const) {
       const id = stdio[s];
       if (id === undefined) continue;
       mapped[s] = this.nextStream++;
-      session.outputs.push(relayStream(this.agent.readableStream(mapped[s]), relay.writableStream(id)));
+      const from = this.agent.readableStream(mapped[s]);
+      session.streams.push(from);
+      session.outputs.push(relayStream(from, relay.writableStream(id)));
     }
     return mapped;
   }

@@ -13,7 +13,6 @@ import { Cleanups } from '../cleanups.js';
 import { VmrunError } from '../errors.js';
 import { faultPoint, type CreateStep } from '../faults.js';
 import { describeEnding } from '../host/warden.js';
-import type { Event } from '../generated/agent-protocol.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 type Phase = ContainerRecord['phase'];
 import type { ControlRequest } from '../generated/control.js';
@@ -39,6 +38,7 @@ import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareR
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
+import { agentChannel } from './agent-link.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
@@ -60,9 +60,6 @@ const RUNTIME_NETNS_FD = 4;
 const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> => ({
   net: `/proc/${process.pid}/fd/${RUNTIME_NETNS_FD}`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
 });
-
-/** How long the agent may take to make the container's process (0.3 s under TCG). */
-const CREATE_TIMEOUT_MS = 60_000;
 
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
@@ -222,7 +219,7 @@ export class Monitor {
       const tHello = Date.now();
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
-      const result = (await step('process', channel.request({ op: 'create', plan, stdio }, CREATE_TIMEOUT_MS))) as { boot?: unknown } | undefined;
+      const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
       // Its size from now on; until now, config.json's consoleSize held.
       if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
@@ -321,16 +318,14 @@ export class Monitor {
         await sleep(10);
       }
     }
-    const channel = new AgentChannel(socket);
+    const channel = agentChannel(socket, {
+      log: this.o.log,
+      stop: (status, why) => void this.stop(status, why),
+      lose: (why) => this.lose(why),
+      execExited: (m) => this.execs?.exited(m),
+    });
     this.channel = channel;
     this.cleanups.push('the agent channel', () => channel.close());
-    channel.on('error', (e: Error) => this.o.log.warn(`agent channel: ${e.message}`));
-    channel.on('message', (m: Event) => {
-      if (m.event === 'log') this.o.log[m.level](`guest: ${m.msg}`);
-      else if (m.process === 'init') void this.stop(m.status, 'the container exited');
-      else this.execs?.exited(m);
-    });
-    channel.on('close', () => this.lose('VM ended without reporting the exit status'));
     const hello = channel.hello('vmrun-monitor');
     const timeout = sleep(Math.max(0, deadline - Date.now())).then(() => {
       throw this.bootFailed(`the guest did not answer within ${BOOT_TIMEOUT_MS / 1000} s`);
@@ -473,7 +468,7 @@ export class Monitor {
 
   /** The sentry was killed (kill -9): the container ends as runc's does when its init is SIGKILLed. */
   private sentryGone(): void {
-    if (this.record.phase === 'creating') this.lose('host process (vmrun-sentry) was killed');
+    if (this.record.phase === 'creating') this.lose('its host process (vmrun-sentry) was killed');
     else void this.stop(137, 'its host process (vmrun-sentry) was killed', { waitForOutput: false });
   }
 
@@ -486,7 +481,7 @@ export class Monitor {
       if (lost) this.o.log.warn({ status }, `stopping: ${why}`);
       else this.o.log.info({ status }, `stopping: ${why}`);
       if (waitForOutput) await Promise.race([this.output, sleep(OUTPUT_TIMEOUT_MS)]);
-      await this.setPhase('stopped', { exitStatus: status, ...(lost && { stopReason: `its ${why}`.slice(0, 1000) }) })
+      await this.setPhase('stopped', { exitStatus: status, ...(lost && { stopReason: why.slice(0, 1000) }) })
         .catch((e: Error) => this.o.log.warn(`recording the stop: ${e.message}`));
       await this.cleanups.run();
       await this.sentry?.exit(status);

@@ -101,6 +101,15 @@ describe('a running container', () => {
     expect((await vm.vmrun(['exec', '--preserve-fds', '2', 'e1', 'true'])).stderr).toContain('--preserve-fds 2');
     expect((await guestPids('e1')).length).toBe(1);
   });
+
+  test('an exec with 1 MiB of env in many strings runs: relay, monitor and agent pass it whole', async () => {
+    const env = ['PATH=/bin', ...Array.from({ length: 256 }, (_, i) => `BIG${i}=${'v'.repeat(4090)}`)];
+    const file = join(vm.root, '..', 'big-process.json');
+    await writeFile(file, JSON.stringify({ args: ['sh', '-c', 'env | grep ^BIG | wc -c'], env, cwd: '/', user: { uid: 0, gid: 0 } }));
+    const r = await vm.vmrun(['exec', '--process', file, 'e1']);
+    expect(r).toMatchObject({ exitCode: 0, stderr: '' });
+    expect(Number(r.stdout)).toBe(env.slice(1).reduce((n, e) => n + e.length + 1, 0));
+  });
 });
 
 describe('a terminal', () => {

@@ -102,4 +102,23 @@ describe("the container's process", () => {
     expect(field(r.stdout, 'home')).toBe('/root');
     expect(field(r.stdout, 'root')).toBe('read-only');
   });
+
+  test('1 MiB of env in many strings, and an arg near the 128 KiB a string may have, reach the process whole', async () => {
+    // As execve takes them, and runc with them: the plan is more than one frame of the agent channel.
+    const big = Array.from({ length: 256 }, (_, i) => `BIG${String(i).padStart(3, '0')}=${String.fromCharCode(97 + (i % 26)).repeat(4089)}`);
+    const arg = 'q'.repeat(120 * 1024);
+    const script = 'echo "vars: $(env | grep -c ^BIG)"; echo "bytes: $(env | grep ^BIG | wc -c)"; echo "arg: ${#1}"; echo "last: $BIG255"';
+    const bundle = await vm.bundle('sh', '-c', script, 'sh', arg);
+    await editConfig(bundle, (spec) => {
+      spec.process.env = ['PATH=/bin', ...big];
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'p3']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(big.reduce((n, e) => n + e.length, 0)).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(field(r.stdout, 'vars')).toBe('256');
+    expect(field(r.stdout, 'bytes')).toBe(String(big.reduce((n, e) => n + e.length + 1, 0)));
+    expect(field(r.stdout, 'arg')).toBe(String(arg.length));
+    expect(field(r.stdout, 'last')).toBe(big[255]!.slice('BIG255='.length));
+  });
 });

@@ -1,0 +1,32 @@
+// How long a peer may take to answer each request of the agent protocol (docs/agent-protocol.md,
+// "Deadlines"). Generous for TCG, where a boot takes about 5 s and making a process 0.3 s, yet
+// finite, so that a hung or hostile guest never keeps a verb waiting.
+import type { Request1 } from '../generated/agent-protocol.js';
+
+export type RequestOp = Request1['op'];
+
+export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
+  // Mounts, namespaces, the cgroup and the program found, in a guest that may still be warming up.
+  create: 60_000,
+  exec: 60_000,
+  // Configures interfaces and routes with a few `ip` calls.
+  network: 30_000,
+  // A start byte, a signal, an ioctl: quick unless the guest is stuck.
+  start: 15_000,
+  signal: 10_000,
+  resize: 10_000,
+  // Read /proc and the cgroup, or write it.
+  ps: 30_000,
+  stats: 30_000,
+  update: 30_000,
+  shutdown: 30_000,
+};
+
+/** How long a host process (the monitor, an exec relay) may take to say hello on the exec socket. */
+export const HELLO_DEADLINE_MS = 10_000;
+
+/**
+ * What a caller one hop further away (an exec relay, asking the monitor, which asks the agent)
+ * waits beyond the agent's deadline, so that the monitor's own error arrives first.
+ */
+export const RELAY_MARGIN_MS = 5_000;
