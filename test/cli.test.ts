@@ -104,6 +104,18 @@ describe('vmrun state', () => {
     expect(r.stdout).toBe(JSON.stringify(state, null, 2)); // indented as runc prints it
   });
 
+  test('prints a 50 MB annotation whole, from the record that holds it', async () => {
+    const root = await tempDir();
+    const big = 'x'.repeat(50 * 1024 * 1024);
+    await new StateStore(root).create(record('c1', { annotations: { big, small: 'v' } }));
+    const r = await vmrun(['--root', root, 'state', 'c1']);
+    expect(r.exitCode).toBe(0);
+    const state = JSON.parse(r.stdout);
+    expect(state.annotations.small).toBe('v');
+    expect(state.annotations.big.length).toBe(big.length);
+    expect(state.annotations.big === big).toBe(true); // not toEqual: a 50 MB diff would swamp the report
+  });
+
   test('says stopped, with pid 0, once the monitor is gone', async () => {
     const root = await tempDir();
     await new StateStore(root).create(record('c1', { monitor: { pid: process.pid, startTime: 1 } }));
