@@ -1,10 +1,13 @@
-// Annotations of any size: the whole set in vmrun's record (for `state` and the hooks), a bounded
-// sample in the domain XML, which libvirt refuses when it is large.
+// Inputs at their bounds, on real VMs: annotations of any size (the whole set in vmrun's record,
+// for `state` and the hooks; a bounded sample in the domain XML, which libvirt refuses when it is
+// large), and the smallest memory limit vmrun accepts.
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { vmLayout } from '../../src/vm/layout.js';
 import { XML_ANNOTATIONS } from '../../src/vm/domain-xml.js';
+import { MIN_MEMORY_LIMIT_BYTES } from '../../src/vm/sizing.js';
+import { editConfig } from '../helpers/bundle.js';
 import { until, vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -32,5 +35,15 @@ describe('annotations', () => {
     expect(await readFile(join(bundle, 'rootfs', 'ran'), 'utf8')).toBe('hi\n');
     expect((await vm.vmrun(['delete', '--force', 'a1'])).exitCode).toBe(0);
     expect(vm.processesOf('a1')).toEqual([]);
+  });
+});
+
+describe('the smallest memory limit vmrun accepts', () => {
+  test("is enough for a shell to start and write", async () => {
+    const bundle = await vm.bundle('sh', '-c', 'echo hi; cat /sys/fs/cgroup/memory.max');
+    await editConfig(bundle, (spec) => void (spec.linux!.resources = { memory: { limit: MIN_MEMORY_LIMIT_BYTES } }));
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'm1']);
+    expect(r).toMatchObject({ exitCode: 0, stdout: `hi\n${MIN_MEMORY_LIMIT_BYTES}` });
+    expect(vm.processesOf('m1')).toEqual([]); // run deletes it, as runc's does
   });
 });
