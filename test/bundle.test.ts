@@ -1,10 +1,22 @@
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadBundle } from '../src/oci/bundle.js';
 import type { ErrorCode } from '../src/errors.js';
 import { tempDir, vmrun } from './helpers/cli.js';
 import { makeBundle } from './helpers/bundle.js';
+
+const MARK = 'NOT-TEXT-HERE';
+
+/** A bundle whose config.json has these bytes where the change put MARK. */
+async function withBytes(change: Parameters<typeof makeBundle>[0], bytes: Buffer): Promise<string> {
+  const dir = await makeBundle(change);
+  const file = join(dir, 'config.json');
+  const text = await readFile(file);
+  const at = text.indexOf(MARK);
+  await writeFile(file, Buffer.concat([text.subarray(0, at), bytes, text.subarray(at + MARK.length)]));
+  return dir;
+}
 
 type Breakage = [name: string, code: ErrorCode, make: () => Promise<string>, says: RegExp];
 
@@ -98,6 +110,15 @@ const broken: Breakage[] = [
   }), /\/linux\/resources\/devices: at most 189 rules and linux.devices together/],
   ['unknown rootfsPropagation', 'ConfigInvalid', () => makeBundle((s) => { s.linux!.rootfsPropagation = 'rsharedx'; }),
     /\/linux\/rootfsPropagation: unknown propagation "rsharedx"/],
+  // Go's encoding/json (runc) reads these as U+FFFD and carries on.
+  ['hostname that is not UTF-8', 'ConfigInvalid', () => withBytes((s) => { s.hostname = MARK; }, Buffer.from([0x61, 0xff, 0x62])),
+    /config\.json is invalid: \/hostname: not UTF-8 text \(byte 0xff at byte offset \d+\)/],
+  ['an arg with a character cut short', 'ConfigInvalid', () => withBytes((s) => { s.process.args = ['sh', MARK]; }, Buffer.from([0xe2, 0x82])),
+    /\/process\/args\/1: not UTF-8 text \(byte 0xe2/],
+  ['an annotation name that is not UTF-8', 'ConfigInvalid', () => withBytes((s) => { s.annotations = { [MARK]: 'v' }; }, Buffer.from([0xc0, 0xaf])),
+    /\/annotations\/\uFFFD+ \(its name\): not UTF-8 text \(byte 0xc0/],
+  ['a lone surrogate escape', 'ConfigInvalid', () => withBytes((s) => { s.process.env = ['A=x', MARK]; }, Buffer.from('B=\\ud800')),
+    /\/process\/env\/1: a lone surrogate escape is not text/],
   ['missing rootfs', 'RootfsNotFound', async () => {
     const dir = await makeBundle();
     await rm(join(dir, 'rootfs'), { recursive: true });

@@ -1,11 +1,13 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { checkSpec, checkState } from '../src/schemas.js';
 import { StateStore } from '../src/state/store.js';
 import { tempDir, vmrun } from './helpers/cli.js';
 import { record } from './helpers/records.js';
-import { makeBundle } from './helpers/bundle.js';
+import { editConfig, makeBundle } from './helpers/bundle.js';
+import { vmLayout } from '../src/vm/layout.js';
+import { MIN_MEMORY_LIMIT_BYTES } from '../src/vm/sizing.js';
 
 describe('vmrun --version', () => {
   test('prints the version and the runtime-spec version, as runc does', async () => {
@@ -67,6 +69,58 @@ describe('vmrun create', () => {
   });
 });
 
+describe('vmrun create refuses, before any VM, naming the field, and leaves nothing', () => {
+  const refused: [string, (bundle: string) => Promise<void>, RegExp][] = [
+    ['a hostname that is not UTF-8', (b) => withRawField(b, 'hostname', Buffer.from([0x61, 0xff, 0x62])),
+      /config\.json is invalid: \/hostname: not UTF-8 text \(byte 0xff at byte offset \d+\)/],
+    ['an env entry that is not UTF-8', (b) => withRawField(b, 'env', Buffer.from('A=\xe2\x82', 'latin1')),
+      /\/process\/env\/0: not UTF-8 text \(byte 0xe2/],
+    ['a memory limit of 1 byte', (b) => editConfig(b, (s) => void (s.linux!.resources = { memory: { limit: 1 } })),
+      new RegExp(`/linux/resources/memory/limit: 1 byte is too little for any process to start; vmrun accepts at least ${MIN_MEMORY_LIMIT_BYTES} \\(4 MiB\\)`)],
+    ['a memory limit of 4 KiB', (b) => editConfig(b, (s) => void (s.linux!.resources = { memory: { limit: 4096 } })),
+      /\/linux\/resources\/memory\/limit: 4096 bytes is too little .* at least 4194304/],
+  ];
+  test.each(refused)('%s', async (_name, change, says) => {
+    const bundle = await makeBundle((spec) => void (spec.process.terminal = false));
+    await change(bundle);
+    const root = join(await tempDir(), 'root');
+    const r = await vmrun(['--root', root, 'create', '--bundle', bundle, 'bad1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(says);
+    await expect(stat(join(root, 'bad1'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(vmLayout(root, 'bad1').dir)).rejects.toThrow(/ENOENT/);
+  });
+
+  test('the smallest memory limit it accepts, and 64 MiB, pass validate', async () => {
+    for (const limit of [MIN_MEMORY_LIMIT_BYTES, 64 * 1024 * 1024]) {
+      const bundle = await makeBundle((spec) => void (spec.linux!.resources = { memory: { limit } }));
+      expect(await vmrun(['validate', '--bundle', bundle])).toMatchObject({ exitCode: 0, stderr: '' });
+    }
+  });
+});
+
+describe('vmrun update refuses a memory limit too small for any process', () => {
+  test.each([
+    [['--memory', '4096'], /^--memory: 4096 bytes is too little for any process to start; vmrun accepts at least 4194304 \(4 MiB\)$/],
+    [['--resources', '-'], /^--resources is invalid: \/memory\/limit: 1 byte is too little/],
+  ])('%j', async (flags, says) => {
+    // Refused before the container is even looked up.
+    const r = await vmrun(['--root', await tempDir(), 'update', ...flags, 'nosuch'], { input: '{"memory":{"limit":1}}' });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(says);
+  });
+});
+
+/** Puts these bytes in config.json as the hostname, or as the process's first env entry. */
+async function withRawField(bundle: string, field: 'hostname' | 'env', bytes: Buffer): Promise<void> {
+  const mark = 'RAW-BYTES-HERE';
+  await editConfig(bundle, (s) => void (field === 'hostname' ? (s.hostname = mark) : (s.process.env = [mark])));
+  const file = join(bundle, 'config.json');
+  const text = await readFile(file);
+  const at = text.indexOf(mark);
+  await writeFile(file, Buffer.concat([text.subarray(0, at), bytes, text.subarray(at + mark.length)]));
+}
+
 describe('vmrun state', () => {
   test('of an unknown container fails, saying it does not exist', async () => {
     const root = join(await tempDir(), 'root');
@@ -102,6 +156,18 @@ describe('vmrun state', () => {
       annotations: { 'org.example/key': 'value' },
     });
     expect(r.stdout).toBe(JSON.stringify(state, null, 2)); // indented as runc prints it
+  });
+
+  test('prints a 50 MB annotation whole, from the record that holds it', async () => {
+    const root = await tempDir();
+    const big = 'x'.repeat(50 * 1024 * 1024);
+    await new StateStore(root).create(record('c1', { annotations: { big, small: 'v' } }));
+    const r = await vmrun(['--root', root, 'state', 'c1']);
+    expect(r.exitCode).toBe(0);
+    const state = JSON.parse(r.stdout);
+    expect(state.annotations.small).toBe('v');
+    expect(state.annotations.big.length).toBe(big.length);
+    expect(state.annotations.big === big).toBe(true); // not toEqual: a 50 MB diff would swamp the report
   });
 
   test('says stopped, with pid 0, once the monitor is gone', async () => {

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import type { Spec } from '../src/generated/config.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
-import { tapInterfaceXml, domainXml, type DomainOptions } from '../src/vm/domain-xml.js';
+import { tapInterfaceXml, domainXml, XML_ANNOTATIONS, type DomainOptions } from '../src/vm/domain-xml.js';
 import { MAX_SOCKET_PATH_BYTES, socketPaths, vmLayout } from '../src/vm/layout.js';
 import { GUEST_OVERHEAD_MIB, guestSize } from '../src/vm/sizing.js';
 import { tempDir } from './helpers/cli.js';
@@ -116,9 +116,27 @@ describe('domain XML', () => {
     const spec = defaultSpec();
     spec.hostname = 'bell\u0007';
     expect(() => domainXml(spec, options(spec))).toThrow(/\/hostname: character U\+0007 cannot be passed to libvirt/);
-    spec.hostname = 'ok';
-    spec.annotations = { k: '\ud800' };
-    expect(() => domainXml(spec, options(spec))).toThrow(/\/annotations\/k: character U\+d800/);
+  });
+
+  test('shows a bounded sample of the annotations, however large they are, and still validates', async () => {
+    const spec = defaultSpec();
+    const big = 'x'.repeat(50 * 1024 * 1024);
+    spec.annotations = { big, bell: 'a\u0007b' };
+    for (let i = 0; i < 40; i++) spec.annotations[`org.example/n${i}`] = `v${i}`;
+    spec.annotations['k'.repeat(XML_ANNOTATIONS.keyChars + 1)] = 'long name';
+    spec.annotations['io.kubernetes.cri.sandbox-id'] = 'pod1';
+    const xml = domainXml(spec, options(spec));
+    expect(xml.length).toBeLessThan(64 * 1024);
+    expect((await virtXmlValidate(xml)).exitCode).toBe(0);
+    const annotation = (key: string, what = '') => xpath(xml, `string(//*[local-name()="annotation"][@key="${key}"]${what})`);
+    // CRI's say what the VM is for: they come first.
+    expect(await xpath(xml, 'string(//*[local-name()="annotation"][1]/@key)')).toBe('io.kubernetes.cri.sandbox-id');
+    expect(await annotation('big')).toBe('x'.repeat(XML_ANNOTATIONS.valueChars));
+    expect(await annotation('big', '/@bytes')).toBe(String(big.length));
+    // A character XML cannot carry is shown as U+FFFD, where it used to refuse the container.
+    expect(await annotation('bell')).toBe('a\uFFFDb');
+    expect(await xpath(xml, 'count(//*[local-name()="annotation"])')).toBe(String(XML_ANNOTATIONS.count));
+    expect(await xpath(xml, 'string(//*[local-name()="omittedAnnotations"])')).toBe(String(44 - XML_ANNOTATIONS.count));
   });
 
   test('sizes the guest from linux.resources', async () => {

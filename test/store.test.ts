@@ -1,4 +1,4 @@
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
@@ -98,6 +98,39 @@ describe('container lock', () => {
     await utimes(join(s.dirOf('c1'), 'lock'), old, old);
     expect(await s.locked('c1', async () => 'ran again')).toBe('ran again');
   });
+
+  test('lets only one of many processes take over a stale lock at once', async () => {
+    const s = await store();
+    await s.create(record('c1'));
+    const lock = join(s.dirOf('c1'), 'lock');
+    const log = join(s.root, 'log');
+    await writeFile(log, '');
+    // Each holds the lock for a moment and logs in and out; with two holders at once the lines interleave.
+    const worker = `
+      const { StateStore } = await import(${JSON.stringify(STORE_MODULE)});
+      const { appendFileSync } = await import('node:fs');
+      const s = new StateStore(${JSON.stringify(s.root)});
+      await s.locked('c1', async () => {
+        appendFileSync(${JSON.stringify(log)}, 'in ' + process.pid + '\\n');
+        await new Promise((r) => setTimeout(r, 20));
+        appendFileSync(${JSON.stringify(log)}, 'out ' + process.pid + '\\n');
+      });`;
+    const dead = await execa('node', ['-e', 'console.log(JSON.stringify({pid: process.pid, startTime: 1}))']);
+    for (let round = 0; round < 8; round++) {
+      await writeFile(lock, dead.stdout);
+      // They start together and all find the dead holder's lock.
+      await Promise.all(Array.from({ length: 6 }, () => execa('node', ['--input-type=module', '-e', worker])));
+    }
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(96);
+    for (let i = 0; i < lines.length; i += 2) {
+      expect(lines[i]).toMatch(/^in \d+$/);
+      expect(lines[i + 1]).toBe(lines[i]!.replace('in', 'out'));
+    }
+    await expect(stat(lock)).rejects.toThrow(/ENOENT/);
+    // Nothing of the takeovers is left beside it.
+    expect((await readdir(s.dirOf('c1'))).sort()).toEqual(['state.json']);
+  }, 120_000);
 
   test('of a missing container says it does not exist', async () => {
     await expect((await store()).locked('nosuch', async () => 1)).rejects.toMatchObject({ code: 'ContainerNotFound' });

@@ -5,6 +5,7 @@ import { errnoOf, VmrunError } from '../errors.js';
 import type { Resources, Spec } from '../generated/config.js';
 import { checkSpec } from '../schemas.js';
 import { parseJson } from './json-text.js';
+import { decodeJsonText, illFormedString } from './json-unicode.js';
 import { semanticProblems } from './semantics.js';
 
 /** The runtime-spec versions vmrun reads: 1.0.x to 1.3.x, with any pre-release suffix. */
@@ -23,8 +24,9 @@ export async function loadBundle(bundleDir: string): Promise<Bundle> {
   await requireDirectory(dir, 'BundleNotFound', `bundle ${dir}`);
 
   const configPath = join(dir, 'config.json');
-  const text = await readConfig(configPath);
-  const parsed = await parseJson(text);
+  const decoded = await decodeJsonText(await readConfig(configPath));
+  if (!decoded.ok) throw new VmrunError('ConfigInvalid', `${configPath} is invalid: ${decoded.problem}`, [decoded.problem]);
+  const parsed = await parseJson(decoded.text);
   if (!parsed.ok) {
     const { line, column, reason } = parsed.problem;
     throw new VmrunError(
@@ -48,6 +50,8 @@ export function checkConfig(value: unknown, where = 'config.json'): Spec {
       `${where}: /ociVersion: unsupported runtime-spec version "${version}" (vmrun reads 1.0.x to 1.3.x)`,
     );
   }
+  const notText = illFormedString(value);
+  if (notText) throw new VmrunError('ConfigInvalid', `${where} is invalid: ${notText}`, [notText]);
   const checked = checkSpec(value);
   const problems = checked.ok ? semanticProblems(checked.value) : checked.problems;
   if (!checked.ok || problems.length > 0) {
@@ -79,9 +83,9 @@ export function checkConfigPart(part: keyof typeof PARTS, value: unknown, where:
   }
 }
 
-async function readConfig(path: string): Promise<string> {
+async function readConfig(path: string): Promise<Buffer> {
   try {
-    return await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (e) {
     if (errnoOf(e) === 'ENOENT') throw new VmrunError('ConfigNotFound', `${path} does not exist`);
     throw new VmrunError('ConfigUnreadable', `${path} cannot be read: ${(e as Error).message}`);

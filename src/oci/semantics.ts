@@ -5,6 +5,7 @@ import { RLIMITS } from './linux-ids.js';
 import { mountOptionProblems, PROPAGATION } from './mount-options.js';
 import { networkProblems } from './network-mode.js';
 import { seccompProblems } from './seccomp.js';
+import { memoryLimitProblem } from '../vm/sizing.js';
 
 export const RLIMIT_TYPES = new Set(Object.keys(RLIMITS));
 /** A sysctl key: dotted names, nothing that could leave /proc/sys. */
@@ -49,6 +50,8 @@ export function semanticProblems(spec: Spec): string[] {
   }
   problems.push(...networkProblems(spec));
   problems.push(...seccompProblems(spec));
+  const memory = memoryLimitProblem(spec.linux?.resources?.memory?.limit, '/linux/resources/memory/limit');
+  if (memory) problems.push(memory);
   const cpu = spec.linux?.resources?.cpu;
   if (cpu?.quota !== undefined && cpu.quota > 0 && cpu.period === 0) {
     problems.push('/linux/resources/cpu/period: must be positive when a quota is set');

@@ -75,8 +75,8 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   warnUnhonoured(ctx, [...unhonouredFields(bundle.spec), ...guestPlan(bundle.spec).ignored]);
   const layout = vmLayout(ctx.store.root, id);
   const cgroupsPath = bundle.spec.linux?.cgroupsPath;
-  const cgroups = cgroupsPath ? await createCgroup(cgroupsPath, hostCgroupLimits(ctx, bundle.spec)) : undefined;
-  await ctx.store.create({
+  let cgroups: string[] | undefined;
+  const record: ContainerRecord = {
     recordVersion: 1,
     id,
     ociVersion: bundle.spec.ociVersion,
@@ -86,13 +86,19 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     owner: userInfo().username,
     annotations: bundle.spec.annotations,
     hooks: recordedHooks(bundle.spec.hooks),
-    cgroups,
     phase: 'creating',
     vmDir: layout.dir,
-  });
+  };
+  await ctx.store.create(record);
   try {
     faultPoint('reserved');
     return await ctx.store.locked(id, async () => {
+      // Only once the id is ours: a create of a taken id must not touch its container's cgroup.
+      if (cgroupsPath) {
+        cgroups = await createCgroup(cgroupsPath, hostCgroupLimits(ctx, bundle.spec));
+        await ctx.store.save({ ...record, cgroups });
+      }
+      faultPoint('cgroup');
       // A directory left by an earlier container of this id (root and id hash alike) goes first:
       // its VM's processes ended with its monitor (src/host/warden.ts).
       await rm(layout.dir, { recursive: true, force: true });

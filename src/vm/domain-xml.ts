@@ -6,7 +6,7 @@ import type { Accel } from '../host/accel.js';
 import { join } from 'node:path';
 import { DOMAIN_NAME, type VmLayout } from './layout.js';
 import type { GuestSize } from './sizing.js';
-import { attr, text } from './xml.js';
+import { attr, NOT_XML, text } from './xml.js';
 
 /** The virtiofs tag of the rootfs share. */
 export const ROOTFS_TAG = 'rootfs';
@@ -138,10 +138,43 @@ function metadata(spec: Spec, o: DomainOptions): string {
   if (spec.hostname !== undefined) {
     lines.push(`      <vmrun:hostname>${text(spec.hostname, '/hostname')}</vmrun:hostname>`);
   }
-  for (const [key, value] of Object.entries(spec.annotations ?? {})) {
-    const field = `/annotations/${key}`;
-    lines.push(`      <vmrun:annotation key='${attr(key, field)}'>${text(value, field)}</vmrun:annotation>`);
+  const { shown, omitted } = annotationsShown(spec.annotations ?? {});
+  for (const { key, value, bytes } of shown) {
+    const cut = bytes === undefined ? '' : ` bytes='${bytes}'`;
+    lines.push(`      <vmrun:annotation key='${attr(key, 'annotation')}'${cut}>${text(value, 'annotation')}</vmrun:annotation>`);
   }
+  if (omitted > 0) lines.push(`      <vmrun:omittedAnnotations>${omitted}</vmrun:omittedAnnotations>`);
   lines.push('    </vmrun:container>');
   return lines.join('\n');
 }
+
+/**
+ * The annotations the metadata shows, a bounded sample: libvirt refuses a large domain XML
+ * ("Value too large"), and annotations have no size limit. The whole set stays in vmrun's
+ * record, for `state` and the hooks.
+ */
+export const XML_ANNOTATIONS = { count: 16, keyChars: 256, valueChars: 1024 };
+
+/**
+ * vmrun's and CRI's first (they say what the VM is for), then config.json's order. A value is
+ * cut to its first characters (`bytes` is then its whole size in UTF-8), and characters XML
+ * cannot carry become U+FFFD: this is a sample to read, not the annotation.
+ */
+export function annotationsShown(all: Record<string, string>): { shown: { key: string; value: string; bytes?: number }[]; omitted: number } {
+  const ours = (key: string) => key.startsWith('vmrun.') || key.startsWith('io.kubernetes.cri.');
+  const keys = Object.keys(all).sort((a, b) => Number(ours(b)) - Number(ours(a)));
+  const shown = keys
+    .filter((key) => key.length <= XML_ANNOTATIONS.keyChars)
+    .slice(0, XML_ANNOTATIONS.count)
+    .map((key) => {
+      const value = all[key]!;
+      const key_ = key.replace(NOT_XML_ALL, '\uFFFD');
+      if (value.length <= XML_ANNOTATIONS.valueChars) return { key: key_, value: value.replace(NOT_XML_ALL, '\uFFFD') };
+      // Not half of a surrogate pair at the cut.
+      const cut = value.slice(0, XML_ANNOTATIONS.valueChars).replace(/[\uD800-\uDBFF]$/, '');
+      return { key: key_, value: cut.replace(NOT_XML_ALL, '\uFFFD'), bytes: Buffer.byteLength(value) };
+    });
+  return { shown, omitted: keys.length - shown.length };
+}
+
+const NOT_XML_ALL = new RegExp(NOT_XML.source, 'gu');

@@ -8,6 +8,20 @@ export const DEFAULT_CONTAINER_MEMORY_MIB = 256;
 /** Below this a guest kernel plus a process cannot do useful work. */
 export const MIN_CONTAINER_MEMORY_MIB = 64;
 /**
+ * The smallest linux.resources.memory.limit vmrun accepts. Measured in the guest's cgroup v2
+ * (kernel 6.1): `true` needs 400 KiB (vmrun-exec, the program, its page tables), `sh -c 'echo
+ * hi'` 408 KiB; below that the container hangs for good, and at 1 byte vmrun-exec dies. 4 MiB
+ * leaves a margin and is under Docker's own minimum (6 MB), so nothing Docker passes is refused.
+ */
+export const MIN_MEMORY_LIMIT_BYTES = 4 * MiB;
+
+/** What is wrong with a memory limit, as `pointer: problem`; -1 (unlimited) and 0 (unset) are fine. */
+export function memoryLimitProblem(limit: number | undefined, at: string): string | undefined {
+  if (limit === undefined || limit <= 0 || limit >= MIN_MEMORY_LIMIT_BYTES) return undefined;
+  return `${at}: ${limit} byte${limit === 1 ? '' : 's'} is too little for any process to start; vmrun accepts at least ${MIN_MEMORY_LIMIT_BYTES} (${MIN_MEMORY_LIMIT_BYTES / MiB} MiB)`;
+}
+
+/**
  * What the guest kernel, the initramfs held in RAM and the agent use, added on top of the
  * container's memory so that its processes get all of the limit (docs/architecture.md).
  */

@@ -3,7 +3,7 @@
 import { VmrunError } from '../errors.js';
 
 // XML 1.0 cannot carry most control characters or lone surrogates, escaped or not.
-const NOT_XML = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+export const NOT_XML = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
 function checkChars(value: string, field: string): string {
   const bad = NOT_XML.exec(value);

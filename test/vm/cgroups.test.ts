@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { hierarchies } from '../../src/host/cgroups.js';
+import { hierarchies, limitFiles } from '../../src/host/cgroups.js';
 import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
 import { VMRUN } from '../helpers/cli.js';
@@ -45,6 +45,39 @@ describe('the host cgroup', () => {
     expect((await vm.vmrun(['delete', '--force', 'cg1'])).exitCode).toBe(0);
     for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     // The parent it made on the way stays, as under runc; this test made it, so it goes.
+    for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
+  });
+
+  test("a create of a taken id fails and leaves the cgroup of the container that has it as it was", async () => {
+    const path = `/vmrun-test/cg-taken-${process.pid}`;
+    const first = await vm.bundle('sleep', '100');
+    await editConfig(first, (spec) => {
+      spec.linux!.cgroupsPath = path;
+      spec.linux!.resources = { memory: { limit: 512 * MiB }, cpu: { quota: 50_000, period: 100_000 } };
+    });
+    expect((await vm.vmrun(['create', '--bundle', first, 'cg3'])).exitCode).toBe(0);
+    try {
+      // What a create with the second bundle's limits would write, in this host's hierarchies (v1 here, v2 elsewhere).
+      const second = await vm.bundle('sleep', '100');
+      const limits = { memoryBytes: 1024 * MiB, cpuQuota: 20_000, cpuPeriod: 50_000 };
+      await editConfig(second, (spec) => {
+        spec.linux!.cgroupsPath = path;
+        spec.linux!.resources = { memory: { limit: 1024 * MiB }, cpu: { quota: limits.cpuQuota, period: limits.cpuPeriod } };
+      });
+      const files = hierarchies().flatMap((h) => limitFiles(h, limits).map(([file]) => join(h.mountPoint, path, file)));
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      const before = files.map((f) => readFileSync(f, 'utf8'));
+
+      const again = await vm.vmrun(['create', '--bundle', second, 'cg3']);
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr).toMatch(/container "cg3" already exists/);
+      expect(files.map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+      for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(true);
+      expect(await vm.state('cg3')).toMatchObject({ status: 'created' });
+    } finally {
+      expect((await vm.vmrun(['delete', '--force', 'cg3'])).exitCode).toBe(0);
+    }
+    for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
   });
 

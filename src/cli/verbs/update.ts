@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { VmrunError } from '../../errors.js';
 import type { Resources } from '../../generated/config.js';
 import { updateContainer } from '../../runtime/update.js';
+import { memoryLimitProblem } from '../../vm/sizing.js';
 import { readJsonFlag } from '../json-input.js';
 import { contextOf } from '../globals.js';
 import { verb } from '../run-verb.js';
@@ -44,6 +45,8 @@ async function resourcesOf(f: UpdateFlags): Promise<Resources> {
     return Number(v);
   };
   const memory = n('--memory', f.memory);
+  const tooSmall = memoryLimitProblem(memory, `--memory`);
+  if (tooSmall) throw new VmrunError('InvalidArgument', tooSmall);
   if (memory !== undefined) resources.memory = { ...resources.memory, limit: memory };
   const [shares, quota, period] = [n('--cpu-shares', f.cpuShares), n('--cpu-quota', f.cpuQuota), n('--cpu-period', f.cpuPeriod)];
   if (shares !== undefined || quota !== undefined || period !== undefined) {
