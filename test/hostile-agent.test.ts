@@ -95,17 +95,23 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** The monitor's channel to a guest that has said a proper hello, and what the monitor would do. */
-async function hostAndGuest() {
-  const path = join(await tempDir(), 'agent.sock');
+/** Both ends of a connection over a real unix socket named `name`, closed after the test. */
+async function connectedSockets(name: string): Promise<[Socket, Socket]> {
+  const path = join(await tempDir(), name);
   const server = createServer();
   server.listen(path);
   await once(server, 'listening');
   const accepted = once(server, 'connection');
-  const hostSocket = connect(path);
-  const [guestSocket] = (await accepted) as [Socket];
+  const client = connect(path);
+  const [end] = (await accepted) as [Socket];
   server.close();
-  sockets.push(hostSocket, guestSocket);
+  sockets.push(client, end);
+  return [client, end];
+}
+
+/** The monitor's channel to a guest that has said a proper hello, and what the monitor would do. */
+async function hostAndGuest() {
+  const [hostSocket, guestSocket] = await connectedSockets('agent.sock');
   const lines: Line[] = [];
   const stops: [number, string][] = [];
   const host = agentChannel(hostSocket, {
@@ -312,15 +318,7 @@ describe('a silent guest', () => {
 
 describe('messages bigger than one frame', () => {
   test('the guest may answer with up to 1 MiB; the host may send 4 MiB; each refuses more before sending', async () => {
-    const path = join(await tempDir(), 'agent.sock');
-    const server = createServer();
-    server.listen(path);
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const hostSocket = connect(path);
-    const [guestSocket] = (await accepted) as [Socket];
-    sockets.push(hostSocket, guestSocket);
-    server.close();
+    const [hostSocket, guestSocket] = await connectedSockets('agent.sock');
     const host = new AgentChannel(hostSocket, { peer: "the guest's agent" });
     const agent = new AgentChannel(guestSocket, { trustedPeer: true, peer: 'the host' });
     await Promise.all([host.hello('host'), agent.hello('agent')]);
@@ -363,15 +361,7 @@ describe('the total the host holds', () => {
   });
 
   test('a trusted peer opening streams by sending on them is held to the same total', async () => {
-    const path = join(await tempDir(), 'exec.sock');
-    const server = createServer();
-    server.listen(path);
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const relaySocket = connect(path);
-    const [monitorSocket] = (await accepted) as [Socket];
-    sockets.push(relaySocket, monitorSocket);
-    server.close();
+    const [relaySocket, monitorSocket] = await connectedSockets('exec.sock');
     const monitor = new AgentChannel(monitorSocket, { trustedPeer: true });
     const errors: Error[] = [];
     monitor.on('error', (e: Error) => errors.push(e));
