@@ -9,6 +9,7 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { command } from './command.js';
 
 export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry' | 'vmrun-warden';
 export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry', 'vmrun-warden'];
@@ -22,9 +23,7 @@ export async function hostHelper(cacheDir: string, name: HostHelper): Promise<st
   await mkdir(dir, { recursive: true });
   const partial = `${binary}.${process.pid}`;
   try {
-    // Loaded only to compile: execa costs the monitor's start 0.1 s otherwise.
-    const { execa } = await import('execa');
-    await execa('gcc', ['-O2', '-Wall', '-o', partial, source]);
+    await command('gcc', ['-O2', '-Wall', '-o', partial, source], { timeoutMs: 120_000 });
     await rename(partial, binary);
   } catch (e) {
     await rm(partial, { force: true });

@@ -167,7 +167,7 @@ export class Monitor {
       // Started first, to start while the VM is prepared and boots: create checked its
       // namespace paths (src/host/namespaces.ts), so it fails only if the host cannot do it.
       const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
-      monitor.cleanups.push('the sentry', async () => (await starting.catch(() => undefined))?.exit(255));
+      monitor.starting = starting;
       starting.catch(() => undefined); // awaited once the VM is created
 
       // `vmrun create` made the VM directory (src/runtime/create.ts).
@@ -231,10 +231,15 @@ export class Monitor {
     } catch (e) {
       monitor.failing = true;
       await monitor.cleanups.run();
+      // Last, as when a container stops: its status goes to the sentry once the VM is gone.
+      await (await monitor.starting?.catch(() => undefined))?.exit(255);
       await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
       throw e;
     }
   }
+
+  /** The sentry, while it starts. */
+  private starting?: Promise<Sentry>;
 
   /** Set once the create has failed: what ends from then on is being cleaned up. */
   private failing = false;
