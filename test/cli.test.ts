@@ -79,6 +79,10 @@ describe('vmrun create refuses, before any VM, naming the field, and leaves noth
       new RegExp(`/linux/resources/memory/limit: 1 byte is too little for any process to start; vmrun accepts at least ${MIN_MEMORY_LIMIT_BYTES} \\(4 MiB\\)`)],
     ['a memory limit of 4 KiB', (b) => editConfig(b, (s) => void (s.linux!.resources = { memory: { limit: 4096 } })),
       /\/linux\/resources\/memory\/limit: 4096 bytes is too little .* at least 4194304/],
+    ['an arg longer than execve takes', (b) => editConfig(b, (s) => void (s.process.args = ['echo', 'x'.repeat(200 * 1024)])),
+      /\/process\/args\/1: 204801 bytes, more than the 131072 one string of execve may have/],
+    ['args and env of more than execve takes', (b) => editConfig(b, (s) => void (s.process.env = Array.from({ length: 40 }, (_, i) => `V${i}=${'y'.repeat(100 * 1024)}`))),
+      /\/process: args and env of \d+ bytes, more than the 2031616 execve takes in the guest/],
   ];
   test.each(refused)('%s', async (_name, change, says) => {
     const bundle = await makeBundle((spec) => void (spec.process.terminal = false));

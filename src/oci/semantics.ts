@@ -6,6 +6,7 @@ import { mountOptionProblems, PROPAGATION } from './mount-options.js';
 import { networkProblems } from './network-mode.js';
 import { seccompProblems } from './seccomp.js';
 import { memoryLimitProblem } from '../vm/sizing.js';
+import { processSizeProblems } from './process-size.js';
 
 export const RLIMIT_TYPES = new Set(Object.keys(RLIMITS));
 /** A sysctl key: dotted names, nothing that could leave /proc/sys. */
@@ -13,7 +14,7 @@ const SYSCTL_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_:-]+)*$/;
 
 /** Each broken rule as `JSON pointer: what is wrong`. */
 export function semanticProblems(spec: Spec): string[] {
-  const problems: string[] = [];
+  const problems: string[] = processSizeProblems(spec.process);
   const seenLimits = new Set<string>();
   spec.process.rlimits?.forEach((limit, i) => {
     const at = `/process/rlimits/${i}`;

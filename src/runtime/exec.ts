@@ -9,6 +9,7 @@ import { writeFileAtomically } from '../host/atomic-file.js';
 import { hostHelper } from '../host/helpers.js';
 import { startReadyChild } from '../host/ready-child.js';
 import { processPlan } from '../oci/guest-plan.js';
+import { processSizeProblems } from '../oci/process-size.js';
 import { DIST_DIR } from '../paths.js';
 import { relay, type RelayArgs } from '../exec/relay.js';
 import { layoutOf } from '../vm/layout.js';
@@ -33,6 +34,8 @@ export async function execProcess(ctx: RuntimeContext, id: string, o: ExecOption
   const status = statusOf(record);
   if (status === 'stopped' || status === 'creating') throw notRunning(record, `cannot exec in a ${status} container`);
   if (status === 'paused') throw new VmrunError('InvalidState', 'cannot exec in a paused container');
+  const tooBig = processSizeProblems(o.process, '--process');
+  if (tooBig.length > 0) throw new VmrunError('InvalidArgument', tooBig.join('; '));
   const spec: ProcessPlan = processPlan(o.process);
   if (o.consoleSocket && !o.detach) throw new VmrunError('InvalidArgument', '--console-socket: cannot use console socket if vmrun will not detach');
   await checkTerminal(!!spec.terminal, { consoleSocket: o.consoleSocket, foreground: !o.detach });
