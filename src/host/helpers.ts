@@ -4,10 +4,11 @@
 //   vmrun-nsexec  a hook run in vmrun's own namespaces, with its own argv[0]
 //   vmrun-sentry  the container's init on the host, in its namespaces (src/monitor/sentry.ts)
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { checkTrusted, untrustedFile } from './trusted.js';
 
 export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry';
 export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry'];
@@ -17,13 +18,19 @@ export async function hostHelper(cacheDir: string, name: HostHelper): Promise<st
   const hash = createHash('sha256').update(await readFile(source)).digest('hex').slice(0, 12);
   const dir = join(cacheDir, 'host');
   const binary = join(dir, `${name}-${hash}`);
-  if (await stat(binary).then(() => true, () => false)) return binary;
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // Rebuilt in a folder only root may write: a file of the right name is not enough.
+  checkTrusted(dir, `the helpers' folder`);
+  if (await stat(binary).then(() => true, () => false)) {
+    if (!untrustedFile(binary)) return binary;
+    await rm(binary, { force: true });
+  }
   const partial = `${binary}.${process.pid}`;
   try {
     // Loaded only to compile: execa costs the monitor's start 0.1 s otherwise.
     const { execa } = await import('execa');
     await execa('gcc', ['-O2', '-Wall', '-o', partial, source]);
+    await chmod(partial, 0o755); // whatever the caller's umask
     await rename(partial, binary);
   } catch (e) {
     await rm(partial, { force: true });

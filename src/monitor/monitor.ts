@@ -3,7 +3,7 @@
 // forwards the signals it gets, answers verbs on its control socket, and exits with the
 // container's exit status once the output is out and the VM is gone.
 import { once } from 'node:events';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -22,7 +22,7 @@ import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
-import { mountBinds } from '../host/bind-mounts.js';
+import { mountBinds, shareRootfs } from '../host/bind-mounts.js';
 import { startPasst } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
@@ -31,7 +31,7 @@ import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
-import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -140,7 +140,7 @@ export class Monitor {
 
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
-    await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
+    await shareRootfs(join(layout.shares, ROOTFS_TAG), bundle.rootfs, !!bundle.spec.root?.readonly, o.callerMountNamespace);
     plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
@@ -158,7 +158,7 @@ export class Monitor {
     const driver = EmbeddedDriver.open(layout.libvirtRoot);
     const monitor = new Monitor(o, record, layout, driver, namespaces, nic, networkNamespace(bundle.spec)?.path);
     try {
-      if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket))).passt });
+      if (nic?.kind === 'user') await monitor.update({ passt: (await startPasst(dirname(nic.socket), qemuIds())).passt });
       const t0 = Date.now();
       const created = driver.createDomain(xmlFile);
       // Logged while virsh starts QEMU: the first log line loads the logger.

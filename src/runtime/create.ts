@@ -28,7 +28,7 @@ import { unhonouredFields } from '../oci/unhonoured.js';
 import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
 import { vmLayout } from '../vm/layout.js';
-import { destroyLeftovers } from '../vm/libvirt.js';
+import { admitQemu, destroyLeftovers } from '../vm/libvirt.js';
 import { controlRequest } from '../monitor/control.js';
 import type { RuntimeContext } from './context.js';
 
@@ -99,6 +99,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
       await chmod(dirname(layout.dir), 0o711);
       await mkdir(layout.dir, { mode: 0o700 });
+      await admitQemu(layout.dir); // QEMU runs as an account of its own (src/vm/libvirt.ts)
       const launcher = monitorLauncher(bundle.spec);
       const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
       // The sentry's pid, which stands for the container's init. Whole or not at all, as runc

@@ -1,10 +1,13 @@
 // The embedded QEMU driver: the only module that knows how libvirt lays out a root and where it
 // keeps QEMU's and virtiofsd's pids. Commands go through virsh.ts.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostProcess } from '../generated/container-record.js';
+import { VmrunError } from '../errors.js';
 import { hostProcess, isAlive } from '../host/process.js';
+import { untrustedPath } from '../host/trusted.js';
 import { DOMAIN_NAME } from './layout.js';
 import { embedUri, VirshShell } from './virsh.js';
 
@@ -12,11 +15,18 @@ export const EMULATOR = '/usr/bin/qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 const QEMU_DRIVER = '/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so';
 
-// Root without libvirtd: no privilege drop, no relabelling, no cgroups, and QEMU's output
-// to plain files (the default needs the virtlogd daemon).
-const QEMU_CONF = `user = "root"
-group = "root"
-dynamic_ownership = 0
+/** The account QEMU runs as (libvirt's DAC driver drops to it); virtiofsd stays root. */
+export const QEMU_USER = 'libvirt-qemu';
+
+// Root without libvirtd: QEMU as QEMU_USER (the DAC driver, which libvirt always stacks when
+// privileged; no SELinux or AppArmor), libvirt's own files in its root given to that account,
+// no cgroups, and QEMU's output to plain files (the default needs the virtlogd daemon). The
+// domain's <seclabel type='none' model='dac'/> keeps libvirt from chowning the files it names
+// (the shared kernel and initramfs): QEMU reads those as they are, and is passed the others'
+// fds (console, agent socket).
+export const QEMU_CONF = `user = "${QEMU_USER}"
+group = "${QEMU_USER}"
+dynamic_ownership = 1
 remember_owner = 0
 security_driver = "none"
 cgroup_controllers = [ ]
@@ -38,14 +48,18 @@ export async function capabilitiesCache(cacheDir: string): Promise<string> {
       return `${f}:${s.size}:${s.mtimeMs}`;
     }),
   );
-  const key = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+  // qemu.conf too: libvirt probes as QEMU's account and refuses capabilities probed as another.
+  const key = createHash('sha256').update(parts.join('\n')).update(QEMU_CONF).digest('hex').slice(0, 16);
   return join(cacheDir, 'libvirt-capabilities', key);
 }
 
 /** Lays out a new root: its qemu.conf, and the capabilities seeded from the host-wide copy. */
 export async function prepareRoot(root: string, capsCache: string): Promise<{ seeded: boolean }> {
   await mkdir(join(root, 'etc'), { recursive: true, mode: 0o700 });
+  await admitQemu(root);
   await writeFile(join(root, 'etc', 'qemu.conf'), QEMU_CONF);
+  // Capabilities another user could have written are probed again (and kept anew).
+  if (untrustedPath(capsCache)) await rm(capsCache, { recursive: true, force: true });
   const files = await xmlFiles(capsCache);
   if (files.length === 0) return { seeded: false };
   await mkdir(capsDir(root), { recursive: true });
@@ -58,13 +72,30 @@ export async function keepCapabilities(root: string, capsCache: string): Promise
   if ((await xmlFiles(capsCache)).length > 0) return;
   const files = await xmlFiles(capsDir(root));
   if (files.length === 0) return;
-  await mkdir(capsCache, { recursive: true });
+  await mkdir(capsCache, { recursive: true, mode: 0o755 });
   // Copied under temporary names and renamed, so a concurrent seed never sees half a file.
   for (const f of files) {
     const temp = join(capsCache, `.${f}.${process.pid}`);
     await copyFile(join(capsDir(root), f), temp);
     await rename(temp, join(capsCache, f));
   }
+}
+
+/**
+ * Lets QEMU's account through a folder of root's (a VM directory, a libvirt root) without
+ * letting it list it or anyone else in: mode 0710, group QEMU_USER.
+ */
+export async function admitQemu(dir: string): Promise<void> {
+  await chown(dir, 0, qemuIds().gid);
+  await chmod(dir, 0o710);
+}
+
+/** QEMU_USER's uid and gid, from the account database. */
+export function qemuIds(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${QEMU_USER}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) throw new VmrunError('InvalidState', `the account ${QEMU_USER} that QEMU runs as does not exist: run \`vmrun setup\``);
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 async function xmlFiles(dir: string): Promise<string[]> {
