@@ -2,6 +2,7 @@
 // what vmrun's cache must be so that only root can change what vmrun executes or boots.
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { untrustedAbove } from './trusted.js';
 
 export const KVM_DEVICE = '/dev/kvm';
@@ -78,7 +79,24 @@ export async function secureCacheDir(cacheDir: string, check: boolean): Promise<
   }
   if (!s.isDirectory()) return cannot(`${cacheDir} is not a folder`);
   if (s.uid !== 0) return cannot(`${cacheDir} is owned by uid ${s.uid}, not root`);
-  if ((s.mode & 0o022) === 0) return {};
-  if (!check) await chmod(cacheDir, s.mode & 0o755);
-  return { fixed: `the cache ${cacheDir} writable only by root (its mode is ${(s.mode & 0o7777).toString(8)})` };
+  // 0755: QEMU's account reads the kernel and initramfs in it.
+  if ((s.mode & 0o7777) === 0o755) return {};
+  if (!check) await chmod(cacheDir, 0o755);
+  return { fixed: `the cache ${cacheDir} mode 0755, writable by root only, readable by QEMU's account (its mode is ${(s.mode & 0o7777).toString(8)})` };
+}
+
+/** Why `who` cannot read `path` (a folder above it it may not pass, or the file), or undefined. */
+export function unreadableBy(path: string, who: Account): string | undefined {
+  const may = (s: { uid: number; gid: number; mode: number }, bit: number) => {
+    const shift = who.uid === s.uid ? 6 : who.gid === s.gid || who.groups.includes(s.gid) ? 3 : 0;
+    return ((s.mode >> shift) & bit) === bit;
+  };
+  const file = statSync(path, { throwIfNoEntry: false });
+  if (!file) return `${path} does not exist`;
+  if (!may(file, 4)) return `${path} is not readable by it (mode ${(file.mode & 0o777).toString(8)})`;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const s = statSync(dir);
+    if (!may(s, 1)) return `${dir} does not let it through (mode ${(s.mode & 0o777).toString(8)})`;
+    if (dir === '/') return undefined;
+  }
 }

@@ -14,7 +14,7 @@ export function untrustedFile(path: string): string | undefined {
   }
   if (s.isSymbolicLink()) return 'is a symbolic link';
   if (s.uid !== 0) return `is owned by uid ${s.uid}, not root`;
-  if (s.mode & 0o022) return `is writable by ${s.mode & 0o020 ? 'its group' : 'others'} (mode ${(s.mode & 0o7777).toString(8)})`;
+  if (s.mode & 0o022) return `is writable by ${writers(s.mode)} (mode ${(s.mode & 0o7777).toString(8)})`;
   return undefined;
 }
 
@@ -34,9 +34,13 @@ export function untrustedAbove(path: string): string | undefined {
   for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
     const s = lstatSync(dir, { throwIfNoEntry: false }) ?? { uid: 0, mode: 0o755 }; // root will make it
     if (s.uid !== 0) return `${dir} is owned by uid ${s.uid}, not root`;
-    if (s.mode & 0o022 && !(s.mode & 0o1000)) return `${dir} is writable by ${s.mode & 0o020 ? 'its group' : 'others'} (mode ${(s.mode & 0o7777).toString(8)})`;
+    if (s.mode & 0o022 && !(s.mode & 0o1000)) return `${dir} is writable by ${writers(s.mode)} (mode ${(s.mode & 0o7777).toString(8)})`;
     if (dir === '/') return undefined;
   }
+}
+
+function writers(mode: number): string {
+  return [mode & 0o020 ? 'its group' : '', mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
 }
 
 /** Throws unless `path` may be trusted; `what` names it in the error. */

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { HOST_HELPERS, hostHelper } from '../host/helpers.js';
 import { buildAssets, planAssets } from '../guest/assets.js';
 import type { AccelChoice } from '../host/accel.js';
-import { KVM_DEVICE, KVM_GROUP, kvmProblem, secureCacheDir, shareKvmDevice } from '../host/privilege.js';
+import { account, KVM_DEVICE, KVM_GROUP, kvmProblem, secureCacheDir, shareKvmDevice, unreadableBy } from '../host/privilege.js';
 import {
   addSystemUser,
   addToGroup,
@@ -67,6 +67,11 @@ export async function setup(cacheDir: string, accel: AccelChoice, progress: Prog
   if (!check) {
     const assets = await buildAssets(cacheDir, plan, accel, caps, progress);
     progress.step(`guest assets ready: ${assets.kernel}, ${assets.initrd}`);
+    const qemu = account(QEMU_USER);
+    for (const file of qemu ? [assets.kernel, assets.initrd] : []) {
+      const why = unreadableBy(file, qemu!);
+      if (why) cannot.push(`QEMU runs as ${QEMU_USER} and must read the guest's ${file}: ${why}`);
+    }
     // Terminals (--console-socket) and hooks need them; built now, not at a container's first.
     for (const helper of HOST_HELPERS) await hostHelper(cacheDir, helper);
   }

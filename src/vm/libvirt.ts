@@ -1,12 +1,12 @@
 // The embedded QEMU driver: the only module that knows how libvirt lays out a root and where it
 // keeps QEMU's and virtiofsd's pids. Commands go through virsh.ts.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostProcess } from '../generated/container-record.js';
 import { VmrunError } from '../errors.js';
 import { hostProcess, isAlive } from '../host/process.js';
+import { account } from '../host/privilege.js';
 import { untrustedPath } from '../host/trusted.js';
 import { DOMAIN_NAME } from './layout.js';
 import { embedUri, VirshShell } from './virsh.js';
@@ -92,10 +92,9 @@ export async function admitQemu(dir: string): Promise<void> {
 
 /** QEMU_USER's uid and gid, from the account database. */
 export function qemuIds(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${QEMU_USER}:`));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) throw new VmrunError('InvalidState', `the account ${QEMU_USER} that QEMU runs as does not exist: run \`vmrun setup\``);
-  return { uid: Number(uid), gid: Number(gid) };
+  const ids = account(QEMU_USER);
+  if (!ids) throw new VmrunError('InvalidState', `the account ${QEMU_USER} that QEMU runs as does not exist: run \`vmrun setup\``);
+  return ids;
 }
 
 async function xmlFiles(dir: string): Promise<string[]> {
