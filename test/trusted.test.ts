@@ -8,6 +8,8 @@ import { readyAssets } from '../src/guest/ready.js';
 import { hostHelper } from '../src/host/helpers.js';
 import { canReadWrite, secureCacheDir, unreadableBy } from '../src/host/privilege.js';
 import { untrustedPath } from '../src/host/trusted.js';
+import { prepareRoot } from '../src/vm/libvirt.js';
+import { existsSync } from 'node:fs';
 
 let dir = '';
 beforeEach(async () => {
@@ -70,6 +72,18 @@ describe('the cache', () => {
     await chmod(initrd, 0o644);
     await chmod(join(dir, 'guest.json'), 0o664);
     await expect(readyAssets(dir)).rejects.toThrow(/refusing the guest assets record/);
+  });
+
+  test('QEMU capabilities another user could have written are not seeded into a libvirt root, and go', async () => {
+    const caps = join(dir, 'caps');
+    await mkdir(caps, { mode: 0o755 });
+    await writeFile(join(caps, 'qemu.xml'), '<qemuCaps/>', { mode: 0o600 });
+    expect(await prepareRoot(join(dir, 'root1'), caps)).toEqual({ seeded: true });
+    await chmod(join(caps, 'qemu.xml'), 0o620);
+    expect(await prepareRoot(join(dir, 'root2'), caps)).toEqual({ seeded: false });
+    expect(existsSync(caps)).toBe(false); // the next probe's result is kept in its place
+    // The root itself: QEMU's account may pass, not look in.
+    expect((await stat(join(dir, 'root2'))).mode & 0o7777).toBe(0o710);
   });
 
   test('setup makes the cache 0755 and root-only; a cache of another owner it cannot fix', async () => {

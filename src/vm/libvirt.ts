@@ -59,8 +59,11 @@ export async function prepareRoot(root: string, capsCache: string): Promise<{ se
   await admitQemu(root);
   await writeFile(join(root, 'etc', 'qemu.conf'), QEMU_CONF);
   // Capabilities another user could have written are probed again (and kept anew).
-  if (untrustedPath(capsCache)) await rm(capsCache, { recursive: true, force: true });
-  const files = await xmlFiles(capsCache);
+  let files = await xmlFiles(capsCache);
+  if (untrustedPath(capsCache) || files.some((f) => untrustedPath(join(capsCache, f)))) {
+    await rm(capsCache, { recursive: true, force: true });
+    files = [];
+  }
   if (files.length === 0) return { seeded: false };
   await mkdir(capsDir(root), { recursive: true });
   await Promise.all(files.map((f) => copyFile(join(capsCache, f), join(capsDir(root), f))));
