@@ -5,7 +5,7 @@
 // process, not even a `rm -rf` of the VM directory, ever sees them.
 import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmrunError } from '../errors.js';
@@ -39,19 +39,6 @@ export async function mountBinds(dir: string, binds: HostBind[], callerNamespace
   }
   const recursive = new Set(binds.filter((b) => b.recursive).map((b) => b.name));
   return recursive.size === 0 ? [] : submountsOf(await readFile('/proc/self/mountinfo', 'utf8'), dir, recursive);
-}
-
-/**
- * The rootfs share: a link to the bundle's rootfs, or with root.readonly a read-only bind of it
- * (libvirt 9.0 refuses <readonly/> for virtiofs), so that a guest that gets past the container's
- * own read-only root still cannot write the bundle. Its submounts keep their flags, as under runc.
- */
-export async function shareRootfs(target: string, rootfs: string, readonly: boolean, callerNamespace: string): Promise<void> {
-  if (!readonly) return symlink(rootfs, target);
-  if (mountNamespace() === callerNamespace) throw new Error('refusing to bind the rootfs in the mount namespace of vmrun create');
-  await mkdir(target, { mode: 0o700 });
-  await run('mount', ['--rbind', rootfs, target]);
-  await run('mount', ['-o', 'remount,bind,ro', target]);
 }
 
 /** A mountinfo field without its octal escapes of space, tab, newline and backslash. */

@@ -3,6 +3,7 @@
 //   vmrun-pty     a terminal whose master goes to --console-socket (SCM_RIGHTS)
 //   vmrun-nsexec  a hook run in vmrun's own namespaces, with its own argv[0]
 //   vmrun-sentry  the container's init on the host, in its namespaces (src/monitor/sentry.ts)
+//   vmrun-seal    a read-only root made read-only in its share's virtiofsd (src/vm/libvirt.ts)
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,8 +11,8 @@ import { VmrunError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { checkTrusted, untrustedFile } from './trusted.js';
 
-export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry';
-export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry'];
+export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry' | 'vmrun-seal';
+export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry', 'vmrun-seal'];
 
 export async function hostHelper(cacheDir: string, name: HostHelper): Promise<string> {
   const source = join(PACKAGE_ROOT, 'src', 'host', `${name}.c`);

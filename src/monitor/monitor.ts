@@ -3,7 +3,7 @@
 // forwards the signals it gets, answers verbs on its control socket, and exits with the
 // container's exit status once the output is out and the VM is gone.
 import { once } from 'node:events';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -22,16 +22,16 @@ import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
-import { mountBinds, shareRootfs } from '../host/bind-mounts.js';
+import { mountBinds } from '../host/bind-mounts.js';
 import { startPasst } from '../host/passt.js';
 import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, sharePath, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
-import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, vmProcesses, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -140,7 +140,7 @@ export class Monitor {
 
     // `vmrun create` made the VM directory (src/runtime/create.ts).
     await mkdir(layout.shares, { mode: 0o700 });
-    await shareRootfs(join(layout.shares, ROOTFS_TAG), bundle.rootfs, !!bundle.spec.root?.readonly, o.callerMountNamespace);
+    await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
     plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
     const caps = await capabilitiesCache(o.cacheDir);
     const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
@@ -179,6 +179,8 @@ export class Monitor {
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
       const result = (await channel.request({ op: 'create', plan, stdio }, CREATE_TIMEOUT_MS)) as { boot?: unknown } | undefined;
+      // Its mount points made, a read-only root becomes read-only on the host too.
+      if (bundle.spec.root?.readonly) await sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), procs.virtiofsd, sharePath(layout, ROOTFS_TAG));
       // Its size from now on; until now, config.json's consoleSize held.
       if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');

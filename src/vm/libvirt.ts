@@ -1,6 +1,7 @@
 // The embedded QEMU driver: the only module that knows how libvirt lays out a root and where it
 // keeps QEMU's and virtiofsd's pids. Commands go through virsh.ts.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostProcess } from '../generated/container-record.js';
@@ -114,6 +115,20 @@ export async function vmProcesses(root: string): Promise<{ qemu?: HostProcess; v
   const fsPidFiles = (await readdir(run).catch(() => [] as string[])).filter((f) => f.endsWith('-fs.pid'));
   const virtiofsd = (await Promise.all(fsPidFiles.map(read))).filter((p): p is HostProcess => !!p);
   return { qemu: await read(`${DOMAIN_NAME}.pid`), virtiofsd };
+}
+
+/**
+ * Makes the share at `source` read-only as its virtiofsd serves it (libvirt 9.0 refuses
+ * <readonly/> for virtiofs), through the vmrun-seal helper: only that virtiofsd's own mount
+ * namespace changes, never the host's.
+ */
+export async function sealShare(seal: string, virtiofsd: HostProcess[], source: string): Promise<void> {
+  const argument = `source=${source}`;
+  const daemon = virtiofsd.find((p) => isAlive(p) && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(argument));
+  if (!daemon) throw new VmrunError('InvalidState', `no virtiofsd serves ${source}: cannot make the root read-only on the host`);
+  const { execa } = await import('execa');
+  const r = await execa(seal, [String(daemon.pid)], { reject: false, stdin: 'ignore', timeout: 10_000 });
+  if (r.exitCode !== 0) throw new VmrunError('InvalidState', `cannot make the root read-only on the host: ${r.stderr || r.message}`);
 }
 
 /** A root held open by a long-lived virsh, with the container's domain in it. */
