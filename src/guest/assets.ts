@@ -9,6 +9,7 @@ import { writeFileAtomically } from '../host/atomic-file.js';
 import type { Progress } from '../host/progress.js';
 import { GUEST_AGENT_SOURCES } from '../paths.js';
 import { VmrunError } from '../errors.js';
+import { untrustedPath } from '../host/trusted.js';
 import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, GUEST_MODULES, type GuestKernel } from './kernel.js';
 import { buildTree, bundleAgent, packTree, VMRUN_EXEC_SOURCES } from './initramfs.js';
@@ -31,12 +32,14 @@ export async function planAssets(cacheDir: string, accel: AccelChoice): Promise<
   if (!kernelPackage) {
     throw new VmrunError('InvalidState', 'apt knows no linux-image-cloud-amd64 package: run `apt-get update`');
   }
-  const kernel = await cachedKernel(cacheDir, kernelPackage);
+  // Files another user could have written are made again.
+  const cached = await cachedKernel(cacheDir, kernelPackage);
+  const kernel = cached && !untrustedPath(cached.image) ? cached : undefined;
   const agent = await bundleAgent();
   // The accelerator too: the agent's snapshot is made under it and refused under another.
   const key = await inputsKey([kernelPackage, accel.accel], agent);
   const initrd = join(cacheDir, 'guest', key, 'initrd.img');
-  const built = kernel && (await stat(initrd).then(() => true, () => false))
+  const built = kernel && (await stat(initrd).then(() => true, () => false)) && !untrustedPath(initrd)
     ? { kernel: kernel.image, initrd, kernelPackage, key }
     : undefined;
   return { kernelPackage, agent, kernel, key, built };
@@ -48,7 +51,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
   if (!assets) {
     progress.step('building the guest initramfs (busybox, kernel modules, node, the agent)');
     const guestDir = join(cacheDir, 'guest');
-    await mkdir(guestDir, { recursive: true });
+    await mkdir(guestDir, { recursive: true, mode: 0o755 });
     const work = await mkdtemp(join(guestDir, '.work-'));
     try {
       await buildTree(join(work, 'tree'), kernel, plan.agent);

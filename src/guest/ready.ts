@@ -3,6 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
+import { checkTrusted } from '../host/trusted.js';
 
 export interface GuestAssets {
   kernel: string;
@@ -17,11 +18,16 @@ export const CURRENT = 'guest.json';
 
 /** The assets `vmrun setup` last made ready, as create uses them. */
 export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
+  let assets: GuestAssets;
   try {
-    const assets = JSON.parse(await readFile(join(cacheDir, CURRENT), 'utf8')) as GuestAssets;
+    assets = JSON.parse(await readFile(join(cacheDir, CURRENT), 'utf8')) as GuestAssets;
     await Promise.all([stat(assets.kernel), stat(assets.initrd)]);
-    return assets;
   } catch {
     throw new VmrunError('InvalidState', `the guest kernel and initramfs are missing from ${cacheDir}: run \`vmrun setup\``);
   }
+  // What names the VM's kernel and init, and the files themselves, are root's alone.
+  checkTrusted(join(cacheDir, CURRENT), 'the guest assets record');
+  checkTrusted(assets.kernel, 'the guest kernel');
+  checkTrusted(assets.initrd, 'the guest initramfs');
+  return assets;
 }

@@ -9,7 +9,7 @@ import type { Progress } from '../host/progress.js';
 import { defaultSpec } from '../oci/default-spec.js';
 import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
-import { EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
+import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 
 const BUILD_TIMEOUT_MS = 300_000;
@@ -19,6 +19,7 @@ export async function makeAgentSnapshot(kernel: string, initrd: string, accel: A
   progress.step(`booting a guest once to make the agent's startup snapshot (${accel.accel})`);
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
   const dir = await mkdtemp(join(VM_DIR_BASE, 'snapshot-'));
+  await admitQemu(dir);
   const layout = layoutOf(dir);
   const out = join(dir, 'out');
   try {

@@ -50,5 +50,15 @@ export async function userExists(name: string): Promise<boolean> {
 
 export async function addSystemUser(name: string, progress: Progress): Promise<void> {
   progress.step(`adding the system account ${name}`);
-  await execa('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  await execa('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+}
+
+/** Makes `user` a member of the system group `group`, which is made if missing. */
+export async function addToGroup(user: string, group: string, progress: Progress): Promise<void> {
+  if ((await execa('getent', ['group', group], { reject: false })).exitCode !== 0) {
+    progress.step(`adding the system group ${group}`);
+    await execa('groupadd', ['--system', group]);
+  }
+  progress.step(`adding ${user} to the group ${group}`);
+  await execa('usermod', ['--append', '--groups', group, user]);
 }

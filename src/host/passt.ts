@@ -3,24 +3,22 @@
 // `-netdev stream`), and it ends when QEMU goes.
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmrunError } from '../errors.js';
 
-/** passt drops root for this account, which must reach its socket. */
-const NOBODY = 65534;
-
 /**
- * passt's command line, with its socket in `dir`, which it makes for passt's account (the
- * folders above must let others through, mode 0711). The caller starts it.
+ * passt's command line, with its socket in `dir`, which it makes for `account` (QEMU's, as
+ * libvirt runs passt: the one client that must reach the socket; the folder above lets that
+ * account through). The caller starts it.
  */
-export async function passtProgram(dir: string): Promise<{ argv: string[]; socket: string }> {
+export async function passtProgram(dir: string, account: { uid: number; gid: number }): Promise<{ argv: string[]; socket: string }> {
   await mkdir(dir, { mode: 0o700 });
-  await chown(dir, NOBODY, NOBODY);
-  await chmod(dirname(dir), 0o711);
+  await chown(dir, account.uid, account.gid);
+  await chmod(dir, 0o700);
   const socket = join(dir, 'passt.sock');
-  // In the foreground, so that its pid is known: it drops to nobody, who cannot write a pid file here.
-  return { argv: ['passt', '--quiet', '--one-off', '--foreground', '--socket', socket], socket };
+  // In the foreground, so that its pid is known: it drops root, and could not write a pid file here.
+  return { argv: ['passt', '--quiet', '--one-off', '--foreground', '--runas', `${account.uid}:${account.gid}`, '--socket', socket], socket };
 }
 
 /** Resolves once passt listens on `socket`; rejects if it does not within 5 s, or `ended` says it has gone. */

@@ -32,9 +32,9 @@ import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, sharePath, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
-import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, watchTerminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -185,7 +185,7 @@ export class Monitor {
         kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
       }));
 
-      const passt = nic?.kind === 'user' ? await passtProgram(dirname(nic.socket)) : undefined;
+      const passt = nic?.kind === 'user' ? await passtProgram(dirname(nic.socket), qemuIds()) : undefined;
       await monitor.openDriver(await EmbeddedDriver.open(layout.libvirtRoot, await hostHelper(o.cacheDir, 'vmrun-warden'), passt ? [{ argv: passt.argv }] : []));
       faultPoint('warden');
       if (passt) {
@@ -220,6 +220,8 @@ export class Monitor {
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
       const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
+      // Its mount points made, a read-only root becomes read-only on the host too.
+      if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));
       // Its size from now on; until now, config.json's consoleSize held.
       if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');

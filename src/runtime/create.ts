@@ -29,6 +29,7 @@ import { unhonouredFields } from '../oci/unhonoured.js';
 import { DIST_DIR } from '../paths.js';
 import { checkContainerId } from '../state/id.js';
 import { vmLayout } from '../vm/layout.js';
+import { admitQemu } from '../vm/libvirt.js';
 import { controlRequest } from '../monitor/control.js';
 import type { RuntimeContext } from './context.js';
 
@@ -106,6 +107,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await mkdir(dirname(layout.dir), { recursive: true, mode: 0o711 });
       await chmod(dirname(layout.dir), 0o711);
       await mkdir(layout.dir, { mode: 0o700 });
+      await admitQemu(layout.dir); // QEMU runs as an account of its own (src/vm/libvirt.ts)
       const launcher = monitorLauncher(bundle.spec);
       faultPoint('monitor');
       const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);

@@ -81,6 +81,7 @@ ${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}  
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
+  <seclabel type='none' model='dac'/>
 ${qemuArgs(o.nic)}</domain>
 `;
 }

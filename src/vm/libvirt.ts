@@ -1,10 +1,15 @@
 // The embedded QEMU driver: the only module that knows how libvirt lays out a root and where it
 // keeps QEMU's and virtiofsd's pids. Commands go through virsh.ts.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostProcess } from '../generated/container-record.js';
+import { VmrunError } from '../errors.js';
+import { command } from '../host/command.js';
 import { isAlive } from '../host/process.js';
+import { account } from '../host/privilege.js';
+import { untrustedPath } from '../host/trusted.js';
 import { Warden, type WardenProgram } from '../host/warden.js';
 import { DOMAIN_NAME } from './layout.js';
 import { virshShellArgv, VirshShell } from './virsh.js';
@@ -13,11 +18,18 @@ export const EMULATOR = '/usr/bin/qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 const QEMU_DRIVER = '/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so';
 
-// Root without libvirtd: no privilege drop, no relabelling, no cgroups, and QEMU's output
-// to plain files (the default needs the virtlogd daemon).
-const QEMU_CONF = `user = "root"
-group = "root"
-dynamic_ownership = 0
+/** The account QEMU runs as (libvirt's DAC driver drops to it); virtiofsd stays root. */
+export const QEMU_USER = 'libvirt-qemu';
+
+// Root without libvirtd: QEMU as QEMU_USER (the DAC driver, which libvirt always stacks when
+// privileged; no SELinux or AppArmor), libvirt's own files in its root given to that account,
+// no cgroups, and QEMU's output to plain files (the default needs the virtlogd daemon). The
+// domain's <seclabel type='none' model='dac'/> keeps libvirt from chowning the files it names
+// (the shared kernel and initramfs): QEMU reads those as they are, and is passed the others'
+// fds (console, agent socket).
+export const QEMU_CONF = `user = "${QEMU_USER}"
+group = "${QEMU_USER}"
+dynamic_ownership = 1
 remember_owner = 0
 security_driver = "none"
 cgroup_controllers = [ ]
@@ -39,15 +51,22 @@ export async function capabilitiesCache(cacheDir: string): Promise<string> {
       return `${f}:${s.size}:${s.mtimeMs}`;
     }),
   );
-  const key = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+  // qemu.conf too: libvirt probes as QEMU's account and refuses capabilities probed as another.
+  const key = createHash('sha256').update(parts.join('\n')).update(QEMU_CONF).digest('hex').slice(0, 16);
   return join(cacheDir, 'libvirt-capabilities', key);
 }
 
 /** Lays out a new root: its qemu.conf, and the capabilities seeded from the host-wide copy. */
 export async function prepareRoot(root: string, capsCache: string): Promise<{ seeded: boolean }> {
   await mkdir(join(root, 'etc'), { recursive: true, mode: 0o700 });
+  await admitQemu(root);
   await writeFile(join(root, 'etc', 'qemu.conf'), QEMU_CONF);
-  const files = await xmlFiles(capsCache);
+  // Capabilities another user could have written are probed again (and kept anew).
+  let files = await xmlFiles(capsCache);
+  if (untrustedPath(capsCache) || files.some((f) => untrustedPath(join(capsCache, f)))) {
+    await rm(capsCache, { recursive: true, force: true });
+    files = [];
+  }
   if (files.length === 0) return { seeded: false };
   await mkdir(capsDir(root), { recursive: true });
   await Promise.all(files.map((f) => copyFile(join(capsCache, f), join(capsDir(root), f))));
@@ -59,13 +78,29 @@ export async function keepCapabilities(root: string, capsCache: string): Promise
   if ((await xmlFiles(capsCache)).length > 0) return;
   const files = await xmlFiles(capsDir(root));
   if (files.length === 0) return;
-  await mkdir(capsCache, { recursive: true });
+  await mkdir(capsCache, { recursive: true, mode: 0o755 });
   // Copied under temporary names and renamed, so a concurrent seed never sees half a file.
   for (const f of files) {
     const temp = join(capsCache, `.${f}.${process.pid}`);
     await copyFile(join(capsDir(root), f), temp);
     await rename(temp, join(capsCache, f));
   }
+}
+
+/**
+ * Lets QEMU's account through a folder of root's (a VM directory, a libvirt root) without
+ * letting it list it or anyone else in: mode 0710, group QEMU_USER.
+ */
+export async function admitQemu(dir: string): Promise<void> {
+  await chown(dir, 0, qemuIds().gid);
+  await chmod(dir, 0o710);
+}
+
+/** QEMU_USER's uid and gid, from the account database. */
+export function qemuIds(): { uid: number; gid: number } {
+  const ids = account(QEMU_USER);
+  if (!ids) throw new VmrunError('InvalidState', `the account ${QEMU_USER} that QEMU runs as does not exist: run \`vmrun setup\``);
+  return ids;
 }
 
 async function xmlFiles(dir: string): Promise<string[]> {
@@ -76,6 +111,20 @@ async function xmlFiles(dir: string): Promise<string[]> {
 export interface VmProcess {
   nsPid: number;
   host?: HostProcess;
+}
+
+/**
+ * Makes the share at `source` read-only as its virtiofsd serves it (libvirt 9.0 refuses
+ * <readonly/> for virtiofs), through the vmrun-seal helper: only that virtiofsd's own mount
+ * namespace changes, never the host's.
+ */
+export async function sealShare(seal: string, virtiofsd: HostProcess[], source: string): Promise<void> {
+  const argument = `source=${source}`;
+  const daemon = virtiofsd.find((p) => isAlive(p) && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(argument));
+  if (!daemon) throw new VmrunError('InvalidState', `no virtiofsd serves ${source}: cannot make the root read-only on the host`);
+  await command(seal, [String(daemon.pid)], { timeoutMs: 10_000 }).catch((e: Error) => {
+    throw new VmrunError('InvalidState', `cannot make the root read-only on the host: ${e.message}`);
+  });
 }
 
 /**

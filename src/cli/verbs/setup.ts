@@ -16,6 +16,10 @@ export function register(program: Command): void {
         const accel = chooseAccel(accelRequest(globalsOf(cmd).accel));
         const report = await setup(cacheDir(), accel, opts.check ? silentProgress : stderrProgress(), !!opts.check);
         const out = [`accelerator: ${accel.accel} (${accel.reason})`];
+        if (report.cannot.length) {
+          out.push('cannot be done on this host:', ...report.cannot.map((c) => `  ${c}`));
+          process.exitCode = 1;
+        }
         if (opts.check) {
           out.push(report.missing.length ? 'missing:' : 'ready: nothing is missing', ...report.missing.map((m) => `  ${m}`));
           if (report.missing.length) process.exitCode = 1;
