@@ -305,10 +305,7 @@ export class Monitor {
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
   private runHooks(kind: HookKind, status: HookState['status']): Promise<void> {
     // As runc gives them its init's pid: the sentry's.
-    // In the warden's pid namespace while it lives: what a hook leaves running ends with the VM.
-    const warden = status !== 'stopped' && this.record.warden;
-    const namespaces = warden ? { ...this.namespaces, pid: `/proc/${warden.pid}/ns/pid` } : this.namespaces;
-    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : (this.sentry?.pid ?? process.pid)), namespaces);
+    return runHooks(kind, this.record.hooks, hookState(this.record, status, status === 'stopped' ? 0 : (this.sentry?.pid ?? process.pid)), this.namespaces);
   }
 
   private async connectAgent(): Promise<AgentChannel> {

@@ -17,8 +17,6 @@ export interface RuntimeNamespaces {
   net: string;
   mnt: string;
   nsexec: string;
-  /** The pid namespace of the VM's host processes, once there is one: what a hook leaves running ends with the VM. */
-  pid?: string;
 }
 
 /** The state a hook reads: the runtime-spec's fields only, as runc passes them. */
@@ -44,7 +42,7 @@ function runHook(hook: Hook, state: HookState, enter?: RuntimeNamespaces): Promi
     const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
     const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) : process.env;
     const child = enter
-      ? spawn(enter.nsexec, [...(enter.pid ? ['-p', enter.pid] : []), enter.net, enter.mnt, hook.path, argv0!, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+      ? spawn(enter.nsexec, [enter.net, enter.mnt, hook.path, argv0!, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
       : spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
