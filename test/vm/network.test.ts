@@ -231,7 +231,7 @@ describe('network', () => {
     // The host stays online: it reaches a listener on its own address while the container runs.
     const [link] = JSON.parse(ip('-j', 'addr', 'show', 'dev', route.dev)) as [{ addr_info: { family: string; local: string }[] }];
     const own = link.addr_info.find((a) => a.family === 'inet')!.local;
-    expect(await (await fetch(`http://${own}:${port}/`)).text()).toBe('from the host');
+    expect((await (await fetch(`http://${own}:${port}/`)).text()).trim()).toBe('from the host');
     expect((await vm.vmrun(['kill', 'n8', 'KILL'])).exitCode).toBe(0);
     expect((await run).exitCode).toBe(137);
   });
