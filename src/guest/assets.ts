@@ -1,7 +1,7 @@
 // The guest assets (kernel and initramfs), built once per host into the cache and rebuilt only
 // when something they are made of changes: the kernel package, busybox, node, the agent, init.
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { AccelChoice } from '../host/accel.js';
@@ -53,6 +53,8 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     const guestDir = join(cacheDir, 'guest');
     await mkdir(guestDir, { recursive: true, mode: 0o755 });
     const work = await mkdtemp(join(guestDir, '.work-'));
+    // QEMU's account boots the new initramfs once, for the agent's snapshot, from in here.
+    await chmod(work, 0o755);
     try {
       await buildTree(join(work, 'tree'), kernel, plan.agent);
       await mkdir(join(work, 'out'));
