@@ -2,6 +2,9 @@
 // own environment when it lists none, as Go's exec gives runc's), the container's state as JSON
 // on stdin, and killed at its timeout. Which hooks run where is in docs/compat.md.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 import { VmrunError } from '../errors.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { Hook, Hooks } from '../generated/config.js';
@@ -36,36 +39,62 @@ export async function runHooks(kind: HookKind, hooks: Hooks | undefined, state: 
   }
 }
 
+/** How long a hook's output may take to reach its end after the hook has exited. */
+const OUTPUT_GRACE_MS = 500;
+
 /** Resolves with what went wrong, or undefined when the hook exited 0. */
 function runHook(hook: Hook, state: HookState, enter?: RuntimeNamespaces): Promise<string | undefined> {
   return new Promise((resolve) => {
     const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
     const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) : process.env;
+    // Through vmrun-nsexec, the hook's end comes on fd 3: nsexec stays to end what the hook left running.
     const child = enter
-      ? spawn(enter.nsexec, [enter.net, enter.mnt, hook.path, argv0!, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+      ? spawn(enter.nsexec, [enter.net, enter.mnt, hook.path, argv0!, ...args], { env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] })
       : spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-2000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.stdin.on('error', () => undefined); // a hook need not read its stdin
-    child.stdin.end(JSON.stringify(state));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.stdin!.on('error', () => undefined); // a hook need not read its stdin
+    child.stdin!.end(JSON.stringify(state));
     let timedOut = false;
     const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      child.kill(enter ? 'SIGTERM' : 'SIGKILL'); // nsexec kills the hook and what it started
     }, hook.timeout * 1000);
     const said = () => (output.trim() ? `: ${output.trim()}` : '');
-    child.on('error', (e) => {
+    const outputDone = Promise.all([child.stdout!, child.stderr!].map((s) => new Promise((r) => s.once('close', r))));
+    const ended = async (code: number | null, signal: string | null) => {
       clearTimeout(timer);
-      resolve(e.message);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      await Promise.race([outputDone, new Promise((r) => setTimeout(r, OUTPUT_GRACE_MS))]);
       if (timedOut) resolve(`timed out after ${hook.timeout} s${said()}`);
       else if (signal) resolve(`killed by ${signal}${said()}`);
       else if (code !== 0) resolve(`exit status ${code}${said()}`);
       else resolve(undefined);
+    };
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve(e.message);
+    });
+    if (!enter) {
+      child.on('close', (code, signal) => void ended(code, signal));
+      return;
+    }
+    // Its end, once nsexec has said it and let go of fd 3; without a word, nsexec's own.
+    let said3 = '';
+    const status = (child.stdio[3] as Readable).setEncoding('utf8');
+    status.on('data', (text: string) => (said3 = (said3 + text).slice(0, 64)));
+    status.on('error', () => undefined);
+    status.on('end', async () => {
+      const [kind, n] = said3.trim().split(' ');
+      if (kind === 'code') return ended(Number(n), null);
+      if (kind === 'signal') return ended(null, signalName(Number(n)));
+      const [code, signal] = child.exitCode !== null || child.signalCode !== null ? [child.exitCode, child.signalCode] : await once(child, 'exit');
+      return ended(code ?? 127, signal);
     });
   });
+}
+
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }

@@ -1,7 +1,7 @@
 // Faults injected into running containers: a part of the VM killed, the monitor killed, a verb
 // killed half-way, create failing at each of its steps. Each time the state says so within 2 s,
 // every verb answers within 10 s, and after delete nothing of the container remains.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -85,9 +85,14 @@ describe('a part of the VM killed', () => {
   });
 });
 
+/** A hook's leftover process, by its argument. */
+const HOOK_SLEEP = `${4000 + (process.pid % 1000)}.5`;
+
 describe('kill -9 of the monitor', () => {
   const setups: [string, (bundle: string, holder: number) => Promise<void>][] = [
-    ['a new pid namespace', async () => undefined],
+    ['a new pid namespace, and a hook that leaves a process running', (bundle) => editConfig(bundle, (spec) => {
+      spec.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', `setsid sleep ${HOOK_SLEEP} </dev/null >/dev/null 2>&1 &`] }] };
+    })],
     ["another process's pid namespace", (bundle, holder) => editConfig(bundle, (spec) => {
       spec.linux!.namespaces = spec.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${holder}/ns/pid` } : n));
     })],
@@ -111,6 +116,7 @@ describe('kill -9 of the monitor', () => {
       await new Promise((resolve) => setTimeout(resolve, 5_000));
       expect(vmProcesses.filter(isAlive)).toEqual([]);
       expect(vm.processesOf(id)).toEqual([]);
+      expect(spawnSync('pgrep', ['-f', `sleep ${HOOK_SLEEP}`]).status, "the hook's process").toBe(1);
       expect((await vm.state(id)).status).toBe('stopped');
       expect((await vm.vmrun(['delete', id])).exitCode).toBe(0);
       await expectGone(id);
