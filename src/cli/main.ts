@@ -14,6 +14,7 @@ import * as ps from './verbs/ps.js';
 import * as run from './verbs/run.js';
 import * as start from './verbs/start.js';
 import * as setup from './verbs/setup.js';
+import * as debug from './verbs/debug.js';
 import * as spec from './verbs/spec.js';
 import * as state from './verbs/state.js';
 import * as update from './verbs/update.js';
@@ -33,7 +34,7 @@ export function program(): Command {
     .enablePositionalOptions()
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'vmrun: ')) });
-  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, update, events, list, features, spec, validate, setup]) verb.register(program);
+  for (const verb of [create, start, state, kill, del, run, exec, ps, pause, update, events, list, features, spec, validate, setup, debug]) verb.register(program);
   return program;
 }
 

@@ -37,6 +37,14 @@ export type ControlRequest =
       };
     }
   | {
+      op: 'virsh';
+      /**
+       * @minItems 1
+       * @maxItems 64
+       */
+      args: [string, ...string[]];
+    }
+  | {
       op: 'stats';
     };
 

@@ -57,6 +57,8 @@ export const CONTROL_DEADLINES_MS: Record<ControlRequest['op'], number> = {
   resume: 30_000,
   // Answered at once; the monitor then ends the container.
   destroy: 10_000,
+  // The monitor's virsh gives each command 60 s.
+  virsh: 65_000,
 };
 
 /** Sends one request to a monitor and waits for its answer, at most `timeoutMs`. */

@@ -93,6 +93,9 @@ const NEXT_PHASES: Record<Phase, Phase[]> = {
   stopped: [],
 };
 
+/** The most of a `vmrun debug … virsh` command's output the monitor passes on. */
+const MAX_VIRSH_OUTPUT = 4 * 1024 * 1024;
+
 /** How long a stopping container's output may take to be out, once the guest has said it ended. */
 const OUTPUT_TIMEOUT_MS = 10_000;
 
@@ -426,6 +429,12 @@ export class Monitor {
       case 'destroy':
         void this.stop(137, 'destroyed', { waitForOutput: false });
         return undefined;
+      case 'virsh': {
+        if (this.stopping) throw this.notIn('container not running');
+        // Bounded: the answer is one line of the control socket.
+        const output = await this.driver.run(r.args);
+        return { output: output.length > MAX_VIRSH_OUTPUT ? `${output.slice(0, MAX_VIRSH_OUTPUT)}\n[cut at ${MAX_VIRSH_OUTPUT} characters]` : output };
+      }
       default:
         throw new VmrunError('InvalidArgument', `${r.op} is not a query`);
     }

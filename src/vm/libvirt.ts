@@ -12,7 +12,7 @@ import { account } from '../host/privilege.js';
 import { untrustedPath } from '../host/trusted.js';
 import { Warden, type WardenProgram } from '../host/warden.js';
 import { DOMAIN_NAME } from './layout.js';
-import { virshShellArgv, VirshShell } from './virsh.js';
+import { virshCommandLine, virshShellArgv, VirshShell } from './virsh.js';
 
 export const EMULATOR = '/usr/bin/qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -173,6 +173,11 @@ export class EmbeddedDriver {
 
   async resume(): Promise<void> {
     await this.shell.run(`resume ${DOMAIN_NAME}`);
+  }
+
+  /** A virsh command of the user's, on the root this driver holds; its output. */
+  run(args: string[]): Promise<string> {
+    return this.shell.run(virshCommandLine(args));
   }
 
   /** Stops the VM at once. virsh may report failure even when it worked: what is left ends with the warden. */

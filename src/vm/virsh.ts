@@ -9,6 +9,17 @@ export const embedUri = (root: string) => `qemu:///embed?root=${root}`;
 /** An interactive virsh on the root; stderr joins stdout so that an error line arrives in order, before the command's end marker. */
 export const virshShellArgv = (root: string) => ['/bin/sh', '-c', 'exec virsh -q -c "$0" 2>&1', embedUri(root)];
 
+/**
+ * One command line for the interactive virsh, each argument quoted as virsh's parser reads
+ * it. A newline would end the command, and these would end or switch the connection the
+ * monitor holds: refused.
+ */
+export function virshCommandLine(args: string[]): string {
+  if (['exit', 'quit', 'connect'].includes(args[0] ?? '')) throw new VirshError(args[0]!, 'the monitor holds this connection for the VM\'s whole life');
+  if (args.some((a) => /[\n\r]/.test(a))) throw new VirshError(args[0] ?? '', 'an argument holds a line break');
+  return args.map((a) => `"${a.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(' ');
+}
+
 /** How long one command may take: `create` is about 0.4 s, a first probe of QEMU 4 s. */
 const COMMAND_TIMEOUT_MS = 60_000;
 
@@ -19,7 +30,15 @@ export class VirshError extends Error {
 }
 
 /** libvirt logs its version, the host name and security warnings on every open: not errors. */
-const isNoise = (line: string) => / : (info|warning) : /.test(line) || line.trim() === '';
+const isNoise = (line: string) => /: (info|warning) : /.test(line) || line.trim() === '';
+
+/**
+ * What virsh printed for one command, between the echo of the last end marker and the next:
+ * the marker's own output (echo adds no newline), virsh's echo of each command line after its
+ * prompt, and libvirt's noise go.
+ */
+const outputLines = (raw: string) =>
+  raw.replace(/^__vmrun_done_\d+__/, '').split('\n').filter((l) => !l.startsWith('virsh # ') && !isNoise(l));
 
 interface Pending {
   command: string;
@@ -88,7 +107,7 @@ export class VirshShell {
     for (let p = this.pending[0]; p; p = this.pending[0]) {
       const at = this.buffer.indexOf(`${p.marker}\n`);
       if (at < 0) return;
-      const lines = this.buffer.slice(0, at).split('\n').filter((l) => !isNoise(l));
+      const lines = outputLines(this.buffer.slice(0, at));
       this.buffer = this.buffer.slice(at + p.marker.length + 1);
       this.pending.shift();
       const errors = lines.filter((l) => l.startsWith('error: '));
