@@ -38,7 +38,9 @@ function pinoLogger(opts: LogOptions): Logger {
   const write = (line: string) => writeSync(fd, opts.format === 'json' ? line : toText(line));
   const logger = pino(
     {
-      level: opts.debug ? 'debug' : opts.file ? 'info' : 'warn',
+      // On stderr, which may be the container's own (conmon, containerd's shim), only with --debug:
+      // a failing verb's error is written there by src/cli/run-verb.ts.
+      level: opts.debug ? 'debug' : opts.file ? 'info' : 'error',
       base: undefined,
       messageKey: 'msg',
       timestamp: () => `,"time":"${new Date().toISOString()}"`,

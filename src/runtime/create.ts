@@ -162,8 +162,8 @@ export async function checkTerminal(terminal: boolean, o: { consoleSocket?: stri
 }
 
 /**
- * One warning for all of them, never a silent difference: in the --log file, as runc warns, or
- * on stderr without one. Not both: under containerd's shim, create's stderr is the container's.
+ * One warning for all of them, never a silent difference: in the --log file, as runc warns;
+ * without one only with --debug, as stderr may be the container's own (conmon, containerd's shim).
  */
 function warnUnhonoured(ctx: RuntimeContext, fields: string[]): void {
   if (fields.length === 0) return;

@@ -22,7 +22,7 @@ describe('the host cgroup', () => {
       spec.linux!.cgroupsPath = path;
       spec.linux!.resources = { memory: { limit: 512 * MiB }, cpu: { quota: 50_000, period: 100_000 }, pids: { limit: 20 } };
     });
-    const created = await vm.vmrun(['create', '--bundle', bundle, 'cg1']);
+    const created = await vm.vmrun(['--debug', 'create', '--bundle', bundle, 'cg1']);
     expect(created.exitCode).toBe(0);
     // 20 is below what QEMU, virtiofsd and the monitor need on the host: raised, and said so.
     expect(created.stderr).toContain(`/linux/resources/pids/limit: the host cgroup's pids.max is ${VMM_TASKS}, raised by ${VMM_TASKS - 20}`);
