@@ -15,17 +15,19 @@ interface Account {
   groups: number[];
 }
 
+/** The entries of an account database (/etc/passwd, /etc/group), each split into its fields. */
+const entries = (file: string) => readFileSync(file, 'utf8').split('\n').map((l) => l.split(':'));
+
 /** An account's uid, primary gid and supplementary groups, from /etc/passwd and /etc/group. */
 export function account(name: string): Account | undefined {
-  const user = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+  const user = entries('/etc/passwd').find((f) => f[0] === name);
   if (!user) return undefined;
-  const groups = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'))
-    .filter((f) => f[3]?.split(',').includes(name)).map((f) => Number(f[2]));
+  const groups = entries('/etc/group').filter((f) => f[3]?.split(',').includes(name)).map((f) => Number(f[2]));
   return { uid: Number(user[2]), gid: Number(user[3]), groups };
 }
 
 export function groupId(name: string): number | undefined {
-  const group = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+  const group = entries('/etc/group').find((f) => f[0] === name);
   return group ? Number(group[2]) : undefined;
 }
 

@@ -8,6 +8,11 @@ export function parseSignal(value: string): number {
   return n;
 }
 
+/** A signal's name (SIGKILL) from its number, as a wait status gives it. */
+export function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+}
+
 /**
  * What a host process that stands for a guest process (the monitor for init, a relay for an
  * exec'd one) passes on to it: every signal Node can catch, as runc forwards all it gets, but

@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { constants } from 'node:os';
 import { VmrunError } from '../errors.js';
 import type { HostProcess } from '../generated/container-record.js';
 import { hostProcess } from './process.js';
+import { signalName } from './signals.js';
 
 export interface WardenProgram {
   argv: string[];
@@ -124,9 +124,6 @@ export class Warden extends EventEmitter<{ exit: [Ending]; gone: [] }> {
   }
 }
 
-function signalName(n: number): string {
-  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
-}
 
 function childrenOf(pid: number): number[] {
   try {

@@ -3,12 +3,12 @@
 // on stdin, and killed at its timeout. Which hooks run where is in docs/compat.md.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { VmrunError } from '../errors.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 import type { Hook, Hooks } from '../generated/config.js';
 import type { ContainerState } from '../generated/state.js';
+import { signalName } from '../host/signals.js';
 
 export type HookKind = keyof Hooks;
 
@@ -93,8 +93,4 @@ function runHook(hook: Hook, state: HookState, enter?: RuntimeNamespaces): Promi
       return ended(code ?? 127, signal);
     });
   });
-}
-
-function signalName(n: number): string {
-  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
