@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HOST_HELPERS, hostHelper } from '../host/helpers.js';
+import { checkInstalled, install, INSTALLED_COMMAND, THIS_COMMAND } from '../host/install.js';
 import { buildAssets, planAssets } from '../guest/assets.js';
 import type { AccelChoice } from '../host/accel.js';
 import { account, KVM_DEVICE, KVM_GROUP, kvmProblem, secureCacheDir, shareKvmDevice, unreadableBy } from '../host/privilege.js';
@@ -74,6 +75,16 @@ export async function setup(cacheDir: string, accel: AccelChoice, progress: Prog
     }
     // Terminals (--console-socket) and hooks need them; built now, not at a container's first.
     for (const helper of HOST_HELPERS) await hostHelper(cacheDir, helper);
+  }
+
+  const installed = await checkInstalled();
+  if (installed.cannot) cannot.push(installed.cannot);
+  if (installed.missing) {
+    missing.push(installed.missing);
+    if (!check) {
+      progress.step(`putting vmrun on the PATH: ${INSTALLED_COMMAND} -> ${THIS_COMMAND}`);
+      await install();
+    }
   }
 
   const seccomp = await qemuSeccompProblem(caps);
