@@ -11,7 +11,7 @@ import { HELLO_DEADLINE_MS, RELAY_MARGIN_MS, REQUEST_DEADLINES_MS } from '../age
 import { VmrunError } from '../errors.js';
 import type { Event, ExitEvent, ProcessPlan } from '../generated/agent-protocol.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
-import { joinStdio, watchTerminalSize } from '../host/stdio.js';
+import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 
 export interface RelayArgs {
   /** The container's monitor's exec socket. */
@@ -41,19 +41,25 @@ export async function relay(args: RelayArgs, started: (guestPid: number) => void
   });
 
   const forward = (signal: NodeJS.Signals) => void channel.request({ op: 'signal', process: PROCESS, signal: constants.signals[signal] }).catch(() => undefined);
+  // The process starts with its terminal's size as it is now, and follows it once it exists.
+  const spec = { ...args.spec };
+  const size = terminalOut && terminalSize(terminalOut);
+  if (size) spec.consoleSize = size;
+  let following: SizeFollower | undefined;
   try {
     // The monitor answers within the agent's deadline, with the agent's error if it had none.
-    const result = (await channel.request({ op: 'exec', process: PROCESS, spec: args.spec, stdio }, REQUEST_DEADLINES_MS.exec + RELAY_MARGIN_MS)) as { pid: number };
+    const execd = channel.request({ op: 'exec', process: PROCESS, spec, stdio }, REQUEST_DEADLINES_MS.exec + RELAY_MARGIN_MS) as Promise<{ pid: number }>;
+    if (terminalOut) following = new SizeFollower(terminalOut, ({ rows, cols }) => channel.request({ op: 'resize', process: PROCESS, rows, cols }).then(() => undefined), { known: spec.consoleSize, after: execd });
+    const result = await execd;
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-    // From now on the process exists to take its terminal's size.
-    if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void channel.request({ op: 'resize', process: PROCESS, rows, cols }).catch(() => undefined));
     started(result.pid);
     const ended = await exit;
     if (ended) await output;
     return ended ? ended.status : 255; // without an exit, the monitor went away: the container stopped
   } finally {
     // Nothing of the relay may keep a foreground `vmrun exec` alive after its process.
-    for (const signal of [...FORWARDED_SIGNALS, 'SIGWINCH'] as const) process.removeAllListeners(signal);
+    for (const signal of FORWARDED_SIGNALS) process.removeAllListeners(signal);
+    following?.stop();
     if (args.rawTerminal && input instanceof ReadStream) input.setRawMode(false);
     input.destroy();
     channel.close();

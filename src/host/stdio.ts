@@ -72,6 +72,57 @@ export function joinStdio(channel: AgentChannel, terminal: boolean): JoinedStdio
   };
 }
 
+export interface WindowSize {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * The size of the terminal `out` writes to, read now (Node's WriteStream caches the size it had
+ * when made, and refreshes only process.stdout's), or undefined for none (0x0, or not a terminal).
+ */
+export function terminalSize(out: Writable): WindowSize | undefined {
+  const handle = out instanceof WriteStream ? (out as unknown as { _handle?: { getWindowSize(s: number[]): number } })._handle : undefined;
+  const size = [0, 0];
+  if (!handle || handle.getWindowSize(size) !== 0) return undefined;
+  const [cols, rows] = size as [number, number];
+  return rows > 0 && cols > 0 ? { rows, cols } : undefined;
+}
+
+/**
+ * Passes the size of the terminal `out` writes to on to `send`, now and at every SIGWINCH (which
+ * reaches this process when that terminal is its controlling one, as vmrun-pty makes it): one
+ * size at a time, in order, only when it changed, and none before `after` (the process exists).
+ * `known` is the size the process was given already.
+ */
+export class SizeFollower {
+  private last: string;
+  private sending: Promise<void>;
+  private readonly check = () => this.sync();
+
+  constructor(private readonly out: Writable, private readonly send: (size: WindowSize) => Promise<void>, o: { known?: WindowSize; after?: Promise<unknown> } = {}) {
+    this.last = o.known ? `${o.known.rows}x${o.known.cols}` : '';
+    this.sending = (o.after ?? Promise.resolve()).then(() => undefined, () => undefined);
+    process.on('SIGWINCH', this.check);
+    this.sync();
+  }
+
+  /** Resolves once the terminal's size as it is now has been sent. */
+  sync(): Promise<void> {
+    const size = terminalSize(this.out);
+    const key = size ? `${size.rows}x${size.cols}` : '';
+    if (size && key !== this.last) {
+      this.last = key;
+      this.sending = this.sending.then(() => this.send(size)).catch(() => undefined);
+    }
+    return this.sending;
+  }
+
+  stop(): void {
+    process.off('SIGWINCH', this.check);
+  }
+}
+
 /**
  * Calls `onResize` with the size of the terminal `out` writes to, now and whenever it changes
  * (SIGWINCH reaches this process when the terminal is its controlling one, or its caller's).
@@ -79,8 +130,8 @@ export function joinStdio(channel: AgentChannel, terminal: boolean): JoinedStdio
 export function watchTerminalSize(out: Writable, onResize: (rows: number, cols: number) => void): void {
   if (!(out instanceof WriteStream)) return;
   const report = () => {
-    const [cols, rows] = out.getWindowSize();
-    if (rows > 0 && cols > 0) onResize(rows, cols);
+    const size = terminalSize(out);
+    if (size) onResize(size.rows, size.cols);
   };
   process.on('SIGWINCH', report);
   report();

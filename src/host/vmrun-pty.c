@@ -3,8 +3,9 @@
  * runc caller's --console-socket, as runc does (SCM_RIGHTS, the terminal's name as the data).
  * Node can neither open a pty nor pass an fd, which is why this small piece is C.
  *
- *   vmrun-pty SOCKET COMMAND [ARG...]
+ *   vmrun-pty [--size ROWSxCOLS] SOCKET COMMAND [ARG...]
  *
+ * --size is process.consoleSize, set on the terminal before its master is sent, as runc does.
  * The command gets the terminal (raw: the guest's pty does the line discipline) as stdin,
  * stdout, stderr and controlling terminal, in a session of its own, so that a resize of the
  * master reaches it as SIGWINCH. A failure is reported as vmrun's ready message on fd 3,
@@ -59,7 +60,18 @@ static void send_master(const char *path, int master, const char *name) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) fail("usage: vmrun-pty SOCKET COMMAND [ARG...]");
+  struct winsize ws = {0};
+  if (argc > 2 && strcmp(argv[1], "--size") == 0) {
+    unsigned rows, cols;
+    char end;
+    if (sscanf(argv[2], "%ux%u%c", &rows, &cols, &end) != 2 || rows == 0 || cols == 0 || rows > 65535 || cols > 65535)
+      fail("--size %s: not ROWSxCOLS", argv[2]);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    argv += 2;
+    argc -= 2;
+  }
+  if (argc < 3) fail("usage: vmrun-pty [--size ROWSxCOLS] SOCKET COMMAND [ARG...]");
   int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) fail("open a pty: %s", strerror(errno));
   const char *name = ptsname(master);
@@ -69,6 +81,7 @@ int main(int argc, char **argv) {
   if (tcgetattr(peer, &t) < 0) fail("tcgetattr: %s", strerror(errno));
   cfmakeraw(&t);
   if (tcsetattr(peer, TCSANOW, &t) < 0) fail("tcsetattr: %s", strerror(errno));
+  if (ws.ws_row && ioctl(master, TIOCSWINSZ, &ws) < 0) fail("set the terminal's size: %s", strerror(errno));
   send_master(argv[1], master, name);
   close(master);
   if (setsid() < 0 && errno != EPERM) fail("setsid: %s", strerror(errno));

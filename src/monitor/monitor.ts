@@ -36,7 +36,7 @@ import { domainXml, ROOTFS_TAG, sharePath, tapInterfaceXml, type Nic } from '../
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
-import { joinStdio, watchTerminalSize } from '../host/stdio.js';
+import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel } from './agent-link.js';
 import { serveControl } from './control.js';
@@ -106,6 +106,8 @@ export class Monitor {
   private execs?: ExecSessions;
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
+  /** The size of the init's terminal (the host's), followed into the guest. */
+  private terminalSize?: SizeFollower;
   private stopping?: Promise<number>;
   /** The container's init on the host (src/monitor/sentry.ts). */
   private sentry?: Sentry;
@@ -222,11 +224,14 @@ export class Monitor {
       const tHello = Date.now();
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
+      // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
+      const winsize = terminalOut && terminalSize(terminalOut);
+      if (winsize) plan.process.consoleSize = winsize;
       const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
       // Its mount points made, a read-only root becomes read-only on the host too.
       if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));
-      // Its size from now on; until now, config.json's consoleSize held.
-      if (terminalOut) watchTerminalSize(terminalOut, (rows, cols) => void monitor.resize(rows, cols));
+      // Its size from now on: engines set it on the master after create, and later resize it.
+      if (terminalOut) monitor.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => monitor.resize(rows, cols), { known: plan.process.consoleSize });
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
       await step('hooks', monitor.runHooks('createContainer', 'creating'));
       await step('control', monitor.serve(channel));
@@ -383,6 +388,8 @@ export class Monitor {
           void this.stop(255, e.message, { waitForOutput: false }); // after this answer goes out
           throw e;
         });
+        // The process starts with its terminal's size as it is now.
+        await this.terminalSize?.sync();
         await channel.request({ op: 'start' });
         await this.setPhase('running');
         // As runc's start, which returns once they have run; their failure is only logged.

@@ -110,7 +110,8 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       await admitQemu(layout.dir); // QEMU runs as an account of its own (src/vm/libvirt.ts)
       const launcher = monitorLauncher(bundle.spec);
       faultPoint('monitor');
-      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), launcher, cgroups);
+      const terminal = await consoleHelper(o.cacheDir, o.consoleSocket, bundle.spec.process.consoleSize);
+      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), [...terminal, ...launcher], cgroups);
       // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
       // writes it: a reader never sees half a pid.
       if (o.pidFile) await writePidFile(o.pidFile, String(reply.pid ?? monitor.pid), monitor, layout.controlSocket);
@@ -145,6 +146,16 @@ async function checkPidFile(path: string): Promise<void> {
   const dir = dirname(resolve(path));
   const s = await stat(dir).catch(() => undefined);
   if (!s?.isDirectory()) throw new VmrunError('InvalidArgument', `--pid-file ${path}: ${dir} ${s ? 'is not a directory' : 'does not exist'}`);
+}
+
+/**
+ * With --console-socket, vmrun-pty first, which gives the monitor (or an exec relay) a new
+ * terminal as fds 0-2, of consoleSize's size, and sends its master to the socket.
+ */
+export async function consoleHelper(cacheDir: string, consoleSocket?: string, size?: { height?: number; width?: number }): Promise<string[]> {
+  if (!consoleSocket) return [];
+  const sized = size?.height && size.width && size.height <= 0xffff && size.width <= 0xffff ? ['--size', `${size.height}x${size.width}`] : [];
+  return [await hostHelper(cacheDir, 'vmrun-pty'), ...sized, consoleSocket];
 }
 
 /** runc's rules for a terminal: it goes to a console socket unless the caller stays for it. */
@@ -205,12 +216,10 @@ async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, o
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
-  // With --console-socket, the helper gives the monitor a new terminal as fds 0-2 first.
-  const terminal = o.consoleSocket ? [await hostHelper(o.cacheDir, 'vmrun-pty'), o.consoleSocket] : [];
   // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).
   const namespaces = [openSync('/proc/self/ns/net', 'r'), openSync('/proc/self/ns/mnt', 'r')];
   try {
-    const argv = [...terminal, ...launcher, process.execPath, MONITOR_MAIN, JSON.stringify(args)];
+    const argv = [...launcher, process.execPath, MONITOR_MAIN, JSON.stringify(args)];
     return await startReadyChild(argv, namespaces, `the container's monitor (see ${o.logFile ?? ownLog})`);
   } finally {
     namespaces.forEach((fd) => closeSync(fd));

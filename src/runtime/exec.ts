@@ -6,7 +6,6 @@ import { VmrunError } from '../errors.js';
 import type { ProcessPlan } from '../generated/agent-protocol.js';
 import type { Spec } from '../generated/config.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
-import { hostHelper } from '../host/helpers.js';
 import { startReadyChild } from '../host/ready-child.js';
 import { processPlan } from '../oci/guest-plan.js';
 import { processSizeProblems } from '../oci/process-size.js';
@@ -14,7 +13,7 @@ import { DIST_DIR } from '../paths.js';
 import { relay, type RelayArgs } from '../exec/relay.js';
 import { layoutOf } from '../vm/layout.js';
 import type { RuntimeContext } from './context.js';
-import { checkTerminal } from './create.js';
+import { checkTerminal, consoleHelper } from './create.js';
 import { statusOf } from './state.js';
 import { notRunning } from './lifecycle.js';
 
@@ -46,7 +45,7 @@ export async function execProcess(ctx: RuntimeContext, id: string, o: ExecOption
       if (o.pidFile) void writeFileAtomically(o.pidFile, String(process.pid));
     });
   }
-  const terminal = o.consoleSocket ? [await hostHelper(o.cacheDir, 'vmrun-pty'), o.consoleSocket] : [];
+  const terminal = await consoleHelper(o.cacheDir, o.consoleSocket, o.process.consoleSize);
   const { child } = await startReadyChild([...terminal, process.execPath, RELAY_MAIN, JSON.stringify(args)], [], 'the exec relay');
   if (o.pidFile) await writeFileAtomically(o.pidFile, String(child.pid));
   child.unref();
