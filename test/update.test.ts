@@ -17,7 +17,7 @@ const pointer = (p: string) => p;
 const flag = (p: string) => FLAG_OF[p]!;
 const HOST = { cpus: new Set([0, 1, 2, 3]), nodes: new Set([0]) };
 const HAS = { cpus: 4, memoryMiB: 24 * 1024 };
-const SHAPE = { memoryMiB: 512 + GUEST_OVERHEAD_MIB, vcpus: 2 };
+const SHAPE = { memoryMiB: 512 + GUEST_OVERHEAD_MIB, vcpus: 2, hostCgroup: true };
 
 /** Docker 20.10's update of `--memory 200m` on a container run with `-m 300m` (swap 600m, twice the memory). */
 const DOCKER = {
@@ -169,7 +169,8 @@ describe("the update's plan: the guest's cgroup v2 files and the host cgroup's l
     expect(plan({ cpu: { cpus: '1' } })).toMatchObject({ guest: { 'cpuset.cpus': '1' }, host: { cpus: '1' }, notes: [] });
     const wide = plan({ cpu: { cpus: '1-3' } });
     expect(wide).toMatchObject({ guest: { 'cpuset.cpus': '0-1' }, host: { cpus: '1-3' } });
-    expect(wide.notes[0]).toMatch(/^cpu\.cpus: the guest has 2 vCPUs: cpuset\.cpus is 0-1 in the guest/);
+    expect(wide.notes).toEqual(['cpu.cpus: the guest has 2 vCPUs: cpuset.cpus is 0-1 in the guest, and 1-3 on the host cgroup']);
+    expect(planUpdate({ cpu: { cpus: '1-3' } }, initialBandwidth(), { ...SHAPE, hostCgroup: false }, HAS).notes).toEqual(['cpu.cpus: the guest has 2 vCPUs: cpuset.cpus is 0-1 in the guest, and the VM keeps its host CPUs (no host cgroup)']);
     expect(planUpdate({ cpu: { cpus: '3' } }, initialBandwidth(), { ...SHAPE, vcpus: 1 }, HAS).guest).toEqual({ 'cpuset.cpus': '0' });
     expect(plan({ cpu: { mems: '0' } })).toMatchObject({ guest: {}, host: { mems: '0' } });
   });

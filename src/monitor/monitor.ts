@@ -170,7 +170,7 @@ export class Monitor {
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
     const nic = nicOf(bundle.spec, layout, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
-    monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus };
+    monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
     const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {

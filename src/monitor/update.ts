@@ -15,6 +15,8 @@ const MiB = 1024 * 1024;
 export interface GuestShape {
   memoryMiB: number;
   vcpus: number;
+  /** Whether create made a host cgroup (linux.cgroupsPath) that mirrors the limits. */
+  hostCgroup: boolean;
 }
 
 /** The container's CPU bandwidth now: cpu.max holds both, so an update of one keeps the other. */
@@ -80,11 +82,11 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
     // the list names, the same numbers where the guest has them.
     const inGuest = ids.every((n) => n < shape.vcpus) ? ids : Array.from({ length: Math.min(ids.length, shape.vcpus) }, (_, i) => i);
     guest['cpuset.cpus'] = formatCpuset(inGuest);
-    if (inGuest !== ids) notes.push(`cpu.cpus: the guest has ${shape.vcpus} vCPU${shape.vcpus === 1 ? '' : 's'}: cpuset.cpus is ${guest['cpuset.cpus']} in the guest, and ${cpus} on the host cgroup (if there is one)`);
+    if (inGuest !== ids) notes.push(`cpu.cpus: the guest has ${shape.vcpus} vCPU${shape.vcpus === 1 ? '' : 's'}: cpuset.cpus is ${guest['cpuset.cpus']} in the guest, and ${shape.hostCgroup ? `${cpus} on the host cgroup` : 'the VM keeps its host CPUs (no host cgroup)'}`);
   }
   if (mems) {
     host.mems = mems;
-    notes.push(`cpu.mems: the guest has one memory node: set on the host cgroup only (if there is one)`);
+    notes.push(`cpu.mems: the guest has one memory node: ${shape.hostCgroup ? 'set on the host cgroup only' : 'not applied (no host cgroup)'}`);
   }
 
   const pids = u.pids?.limit ?? 0;
@@ -93,7 +95,7 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
     if (pids > 0) {
       const { pids: max, raisedBy } = hostPidsLimit(pids);
       host.pids = max;
-      if (raisedBy > 0) notes.push(`pids.limit: the host cgroup's pids.max is ${max}, raised by ${raisedBy} for the VM's own tasks; the guest holds the container to ${pids}`);
+      if (raisedBy > 0 && shape.hostCgroup) notes.push(`pids.limit: the host cgroup's pids.max is ${max}, raised by ${raisedBy} for the VM's own tasks; the guest holds the container to ${pids}`);
     } else {
       host.pids = -1;
     }
