@@ -62,7 +62,8 @@ describe('the host cgroup', () => {
       /** The host cgroup's files for `change`, in this host's hierarchies (v1 here, v2 elsewhere), and what they hold. */
       const host = (change: HostCgroupChange) => hierarchies().flatMap((h) => changeFiles(h, change).map(([file, value]) => ({ file: join(h.mountPoint, path, file), value })));
       const hostNow = (change: HostCgroupChange) => host(change).map(({ file }) => readFileSync(file, 'utf8').trim());
-      const guest = async () => (await vm.vmrun(['exec', 'cg4', 'cat', ...['memory.max', 'cpu.max', 'cpu.weight', 'pids.max'].map((f) => `/sys/fs/cgroup/container/${f}`)])).stdout.split('\n');
+      // The container's own cgroup, wherever its cgroup namespace roots its view.
+      const guest = async () => (await vm.vmrun(['exec', 'cg4', 'sh', '-c', 'cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup) && cat memory.max cpu.max cpu.weight pids.max'])).stdout.split('\n');
 
       // Docker's call shape, lowering memory: the host cgroup gets the guest create would boot for 256 MiB plus QEMU's own.
       const docker = {

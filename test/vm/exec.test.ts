@@ -98,6 +98,9 @@ describe('a running container', () => {
     expect(r.stderr).toContain('--kernel-memory: ignored, as runc 1.1 ignores kernel memory');
     expect(r.stderr).toContain('--cpu-rt-runtime: ignored');
     expect(await guest()).toEqual([String(150 * MiB), String(200 * MiB), String(64 * MiB), 'max 100000', '20', 'max']);
+    // A cpuset: the cpuset controller is enabled for it.
+    expect((await vm.vmrun(['update', '--cpuset-cpus', '0', 'e1'])).exitCode).toBe(0);
+    expect((await vm.vmrun(['exec', 'e1', 'cat', '/sys/fs/cgroup/container/cpuset.cpus'])).stdout).toBe('0');
 
     // Refused as runc refuses it, naming the flag, and nothing changes.
     const refused = await vm.vmrun(['update', '--memory', '100m', '--memory-swap', '50m', '--pids-limit', '10', 'e1']);
