@@ -16,8 +16,9 @@ export function updateCgroup(files: Record<string, string>): void {
     execFileSync('/bin/busybox', ['sh', '-c', `${mount}mount -o remount,rw /sys/fs/cgroup`]);
     mkdirSync(CONTAINER_CGROUP);
   }
-  // A cgroup made only for a device filter has no controllers yet.
-  writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', '+cpu +memory +pids');
+  // A cgroup made only for a device filter has no controllers yet; cpuset only when asked for.
+  const cpuset = Object.keys(files).some((f) => f.startsWith('cpuset.'));
+  writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', cpuset ? '+cpu +memory +pids +cpuset' : '+cpu +memory +pids');
   for (const [file, value] of Object.entries(files)) {
     try {
       writeFileSync(join(CONTAINER_CGROUP, file), value);

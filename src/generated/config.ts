@@ -142,6 +142,12 @@ export interface Resources {
     limit?: Int64;
     reservation?: Int64;
     swap?: Int64;
+    kernel?: Int64;
+    kernelTCP?: Int64;
+    swappiness?: Uint64;
+    disableOOMKiller?: boolean;
+    useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
   };
   cpu?: {
     shares?: Uint64;
@@ -152,6 +158,17 @@ export interface Resources {
      */
     cpus?: string;
     mems?: string;
+    realtimeRuntime?: Int64;
+    realtimePeriod?: Uint64;
+    idle?: Int64;
+    burst?: Uint64;
+  };
+  blockIO?: {
+    weight?: number;
+    leafWeight?: number;
+  };
+  unified?: {
+    [k: string]: string;
   };
   pids?: {
     limit?: Int64;

@@ -32,8 +32,22 @@ export type ControlRequest =
     }
   | {
       op: 'update';
-      cgroup: {
-        [k: string]: string;
+      resources: {
+        memory?: {
+          limit?: number;
+          reservation?: number;
+          swap?: number;
+        };
+        cpu?: {
+          shares?: number;
+          quota?: number;
+          period?: number;
+          cpus?: string;
+          mems?: string;
+        };
+        pids?: {
+          limit?: number;
+        };
       };
     }
   | {

@@ -78,6 +78,92 @@ export function limitFiles(h: Hierarchy, limits: HostCgroupLimits): [string, str
   return files;
 }
 
+/** What `update` changes in the host cgroup; -1 lifts a limit. */
+export interface HostCgroupChange {
+  memoryBytes?: number;
+  cpuShares?: number;
+  /** With cpuPeriod: cpu.max holds both on v2. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpus?: string;
+  mems?: string;
+  pids?: number;
+}
+
+/** The files and values that make `change` in one hierarchy's directory, in the order runc writes them. */
+export function changeFiles(h: Hierarchy, change: HostCgroupChange): [string, string][] {
+  const has = (c: string) => h.controllers.includes(c);
+  const files: [string, string][] = [];
+  const { memoryBytes, cpuShares, cpuQuota, cpuPeriod, cpus, mems, pids } = change;
+  const v2 = (n: number) => (n > 0 ? String(n) : 'max');
+  if (has('pids') && pids) files.push(['pids.max', v2(pids)]);
+  if (h.version === 1) {
+    if (has('memory') && memoryBytes) files.push(['memory.limit_in_bytes', String(memoryBytes > 0 ? memoryBytes : -1)]);
+    if (has('cpu') && cpuShares) files.push(['cpu.shares', String(cpuShares)]);
+    if (has('cpu') && cpuPeriod) files.push(['cpu.cfs_period_us', String(cpuPeriod)]);
+    if (has('cpu') && cpuQuota) files.push(['cpu.cfs_quota_us', String(cpuQuota > 0 ? cpuQuota : -1)]);
+  } else {
+    if (has('memory') && memoryBytes) files.push(['memory.max', v2(memoryBytes)]);
+    if (has('cpu') && cpuShares) files.push(['cpu.weight', String(cpuWeight(cpuShares))]);
+    if (has('cpu') && cpuQuota) files.push(['cpu.max', `${v2(cpuQuota)} ${cpuPeriod || 100_000}`]);
+  }
+  if (has('cpuset') && cpus) files.push(['cpuset.cpus', cpus]);
+  if (has('cpuset') && mems) files.push(['cpuset.mems', mems]);
+  return files;
+}
+
+/**
+ * Makes `change` in the cgroup's directories (those create made). A memory limit below what the
+ * VM's processes hold and cannot give back (v1 refuses it, EBUSY; v2 would kill QEMU itself) is left as it was, and said in the notes it returns: the guest's own
+ * limit holds the container.
+ */
+export async function changeCgroup(dirs: string[], change: HostCgroupChange, all: Hierarchy[] = hierarchies()): Promise<string[]> {
+  const notes: string[] = [];
+  for (const h of all) {
+    const dir = dirs.find((d) => d.startsWith(h.mountPoint + '/'));
+    if (!dir) continue;
+    const files = changeFiles(h, change);
+    const memory = files.find(([file]) => file === 'memory.max');
+    if (memory && memory[1] !== 'max') {
+      const held = await heldBytes(dir);
+      if (held > Number(memory[1])) {
+        notes.push(`${join(dir, 'memory.max')}: kept as it was: the VM's processes hold ${held} bytes, more than ${memory[1]}`);
+        files.splice(files.indexOf(memory), 1);
+      }
+    }
+    for (const [i, [file, value]] of files.entries()) {
+      try {
+        await writeFile(join(dir, file), value);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (file === 'memory.limit_in_bytes' && code === 'EBUSY') {
+          notes.push(`${join(dir, file)}: kept as it was: the VM's processes use more than ${value} bytes`);
+          continue;
+        }
+        // runc's order on v1: a shorter period may be refused until the new quota is in.
+        const quota = files[i + 1];
+        if (file === 'cpu.cfs_period_us' && code === 'EINVAL' && quota?.[0] === 'cpu.cfs_quota_us') {
+          await writeFile(join(dir, quota[0]), quota[1]);
+          await writeFile(join(dir, file), value).catch(() => undefined);
+          continue;
+        }
+        throw new VmrunError('InvalidArgument', `cannot set ${file} to ${value} in the host cgroup ${dir}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return notes;
+}
+
+/**
+ * What a lower memory.max of a cgroup v2 directory cannot reclaim without swap: its anonymous
+ * memory and its shmem (the guest's RAM is a memfd).
+ */
+async function heldBytes(dir: string): Promise<number> {
+  const stat = await readFile(join(dir, 'memory.stat'), 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
+  return field('anon') + field('shmem');
+}
+
 /** Makes the cgroup in every hierarchy and writes its limits; returns its directories. */
 export async function createCgroup(cgroupsPath: string, limits: HostCgroupLimits): Promise<string[]> {
   const all = hierarchies();

@@ -42,6 +42,8 @@ import { agentChannel } from './agent-link.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
+import { initialBandwidth, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
+import { changeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -143,6 +145,9 @@ export class Monitor {
   }
 
   private driver!: EmbeddedDriver;
+  /** The VM as it booted, and the container's CPU bandwidth now: `update` works from them. */
+  private shape!: GuestShape;
+  private bandwidth!: CpuBandwidth;
 
   /** The pid `state` and --pid-file report, once the container is created. */
   get pid(): number {
@@ -167,6 +172,8 @@ export class Monitor {
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
     const nic = nicOf(bundle.spec, layout, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
+    monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
+    monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
     const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {
       // Started first, to start while the VM is prepared and boots: create checked its
@@ -378,7 +385,7 @@ export class Monitor {
     }
   }
 
-  private async transition(r: ControlRequest): Promise<undefined> {
+  private async transition(r: ControlRequest): Promise<Record<string, unknown> | undefined> {
     const channel = this.channel!;
     switch (r.op) {
       case 'start':
@@ -404,10 +411,14 @@ export class Monitor {
         await this.setPhase(to);
         return undefined;
       }
-      case 'update':
+      case 'update': {
         if (this.stopping) throw this.notIn('container not running');
-        await channel.request({ op: 'update', cgroup: r.cgroup });
-        return undefined;
+        const plan = planUpdate(r.resources, this.bandwidth, this.shape, hostLimits());
+        if (Object.keys(plan.guest).length > 0) await channel.request({ op: 'update', cgroup: plan.guest });
+        this.bandwidth = plan.bandwidth;
+        const notes = [...plan.notes, ...(await changeCgroup(this.record.cgroups ?? [], plan.host))];
+        return { notes };
+      }
       default:
         throw new VmrunError('InvalidArgument', `${r.op} is not a transition`);
     }

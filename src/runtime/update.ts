@@ -1,41 +1,36 @@
-// `vmrun update`: new resource limits for a running container, applied to its cgroup in the
-// guest. What a VM fixes at create (its memory, its vCPUs) cannot grow: asking for more than it
-// has, or for a kind of limit the guest does not apply, fails and changes nothing.
+// `vmrun update`: new resource limits for a running container, as runc 1.1's update takes them
+// (src/oci/resource-update.ts). What runc would refuse fails before anything changes; the
+// monitor applies the rest in the guest's cgroup and mirrors it on the host cgroup
+// (src/monitor/update.ts); what is taken and not applied is named at debug level.
 import { VmrunError } from '../errors.js';
 import type { Resources } from '../generated/config.js';
-import { hostLimits } from '../host/limits.js';
-import { loadBundle } from '../oci/bundle.js';
-import { cgroupFiles } from '../oci/guest-plan.js';
-import { guestSize } from '../vm/sizing.js';
+import { hostTopology } from '../host/limits.js';
+import { readResources, updateProblems, type FieldName } from '../oci/resource-update.js';
 import type { RuntimeContext } from './context.js';
 import { askMonitor, liveRecord } from './lifecycle.js';
 
-/** The fields the guest applies; every other one is refused by name. */
-const APPLIED: Record<string, string[]> = {
-  memory: ['limit', 'reservation'],
-  cpu: ['shares', 'quota', 'period'],
-  pids: ['limit'],
-};
+export interface UpdateRequest {
+  resources: Resources;
+  /** How fields are named in messages: flags, or pointers of --resources. */
+  name: FieldName;
+  /** What problems are prefixed with, such as "--resources is invalid: ". */
+  prefix: string;
+  /** What the verb itself took and left alone (flags beside --resources). */
+  ignored: string[];
+}
 
-export async function updateContainer(ctx: RuntimeContext, id: string, resources: Resources): Promise<void> {
+/** The most notes the monitor's answer may carry, and their length: the log is not the monitor's to fill. */
+const MAX_NOTES = 32;
+const MAX_NOTE = 1000;
+
+export async function updateContainer(ctx: RuntimeContext, id: string, request: UpdateRequest): Promise<void> {
+  const { update, ignored } = readResources(request.resources, request.name);
+  const problems = updateProblems(update, request.name, hostTopology());
+  if (problems.length > 0) throw new VmrunError('InvalidArgument', request.prefix + problems.join('; '), problems);
+  for (const note of [...request.ignored, ...ignored]) ctx.log.debug(note);
   const record = await liveRecord(ctx, id);
-  const refused = Object.entries(resources).flatMap(([kind, value]) => {
-    if (value === undefined || value === null) return [];
-    const allowed = APPLIED[kind];
-    if (!allowed) return [`${kind} (not applied in the guest)`];
-    return Object.keys(value as object)
-      .filter((field) => !allowed.includes(field) && (value as Record<string, unknown>)[field] !== undefined)
-      .map((field) => `${kind}.${field} (${kind === 'cpu' ? "the VM's vCPUs are fixed at create" : 'not applied in the guest'})`);
-  });
-  if (refused.length > 0) throw new VmrunError('InvalidArgument', `--resources: cannot update ${refused.join(', ')}`);
-  const limit = resources.memory?.limit;
-  if (limit !== undefined && limit > 0) {
-    const { memoryMiB } = guestSize((await loadBundle(record.bundle)).spec, hostLimits());
-    if (limit > memoryMiB * 1024 * 1024) {
-      throw new VmrunError('InvalidArgument', `--resources: memory.limit ${limit} is more than the container's VM has (${memoryMiB} MiB, fixed at create)`);
-    }
-  }
-  const files = cgroupFiles(resources);
-  if (Object.keys(files).length === 0) return;
-  await askMonitor(record, { op: 'update', cgroup: files });
+  if (Object.keys(update).length === 0) return;
+  const answer = await askMonitor(record, { op: 'update', resources: update });
+  const notes = Array.isArray(answer?.notes) ? answer.notes : [];
+  for (const note of notes.slice(0, MAX_NOTES)) ctx.log.debug(String(note).slice(0, MAX_NOTE));
 }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { hierarchies, limitFiles } from '../../src/host/cgroups.js';
+import { changeFiles, hierarchies, limitFiles, type HostCgroupChange } from '../../src/host/cgroups.js';
 import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
 import { VMRUN } from '../helpers/cli.js';
@@ -45,6 +45,53 @@ describe('the host cgroup', () => {
     expect((await vm.vmrun(['delete', '--force', 'cg1'])).exitCode).toBe(0);
     for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     // The parent it made on the way stays, as under runc; this test made it, so it goes.
+    for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
+  });
+
+  test("update mirrors the guest's new limits on the host cgroup, sized as create sizes them, and a refusal changes neither", async () => {
+    const path = `/vmrun-test/cg-upd-${process.pid}`;
+    const bundle = await vm.bundle('sleep', '100');
+    await editConfig(bundle, (spec) => {
+      spec.linux!.cgroupsPath = path;
+      spec.linux!.resources = { memory: { limit: 512 * MiB }, cpu: { quota: 50_000, period: 100_000 } };
+    });
+    expect((await vm.vmrun(['create', '--bundle', bundle, 'cg4'])).exitCode).toBe(0);
+    try {
+      expect((await vm.vmrun(['start', 'cg4'])).exitCode).toBe(0);
+      const guestMiB = 512 + GUEST_OVERHEAD_MIB; // the VM create booted, which does not grow
+      /** The host cgroup's files for `change`, in this host's hierarchies (v1 here, v2 elsewhere), and what they hold. */
+      const host = (change: HostCgroupChange) => hierarchies().flatMap((h) => changeFiles(h, change).map(([file, value]) => ({ file: join(h.mountPoint, path, file), value })));
+      const hostNow = (change: HostCgroupChange) => host(change).map(({ file }) => readFileSync(file, 'utf8').trim());
+      // The container's own cgroup, wherever its cgroup namespace roots its view.
+      const guest = async () => (await vm.vmrun(['exec', 'cg4', 'sh', '-c', 'cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup) && cat memory.max cpu.max cpu.weight pids.max'])).stdout.split('\n');
+
+      // Docker's call shape, lowering memory: the host cgroup gets the guest create would boot for 256 MiB plus QEMU's own.
+      const docker = {
+        memory: { limit: 256 * MiB, reservation: 0, swap: 512 * MiB, kernel: 0, kernelTCP: 0 },
+        cpu: { shares: 512, quota: 20_000, period: 50_000, realtimeRuntime: 0, realtimePeriod: 0 },
+        blockIO: { weight: 0 },
+        pids: { limit: 300 },
+      };
+      expect(await vm.vmrun(['update', '--resources', '-', 'cg4'], { input: JSON.stringify(docker) })).toMatchObject({ exitCode: 0, stderr: '' });
+      const lowered = { memoryBytes: (Math.max(256 + GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB) + VMM_OVERHEAD_MIB) * MiB, cpuShares: 512, cpuQuota: 20_000, cpuPeriod: 50_000, pids: 300 };
+      expect(host(lowered).length).toBeGreaterThanOrEqual(4);
+      expect(hostNow(lowered)).toEqual(host(lowered).map(({ value }) => value));
+      expect(await guest()).toEqual([String(256 * MiB), '20000 50000', '20', '300']);
+
+      // More than the guest has: the host cgroup holds the guest there is, and no more.
+      expect((await vm.vmrun(['update', '--memory', '2g', '--cpu-quota', '30000', '--pids-limit', '20', 'cg4'])).exitCode).toBe(0);
+      const raised = { memoryBytes: (guestMiB + VMM_OVERHEAD_MIB) * MiB, cpuQuota: 30_000, cpuPeriod: 50_000, pids: VMM_TASKS };
+      expect(hostNow(raised)).toEqual(host(raised).map(({ value }) => value));
+      expect(await guest()).toEqual([String(2048 * MiB), '30000 50000', '20', '20']);
+
+      const refused = await vm.vmrun(['update', '--memory', '300m', '--cpu-share', '1', 'cg4']);
+      expect(refused).toMatchObject({ exitCode: 1, stderr: '--cpu-share: the minimum allowed cpu-shares is 2' });
+      expect(hostNow(raised)).toEqual(host(raised).map(({ value }) => value));
+      expect(await guest()).toEqual([String(2048 * MiB), '30000 50000', '20', '20']);
+    } finally {
+      expect((await vm.vmrun(['delete', '--force', 'cg4'])).exitCode).toBe(0);
+    }
+    for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
   });
 

@@ -69,15 +69,47 @@ describe('a running container', () => {
     expect((await vm.vmrun(['exec', 'e1', 'true'])).exitCode).toBe(0);
   });
 
-  test('update sets limits in the guest, and refuses what the VM cannot give', async () => {
-    const r = await vm.vmrun(['update', '--resources', '-', 'e1'], { input: '{"memory":{"limit":104857600},"pids":{"limit":50}}' });
+  test("update as Docker's shim, Podman and runc's flags send it: applied in the guest, what runc ignores taken, a refusal changes nothing", async () => {
+    const MiB = 1024 * 1024;
+    const files = ['memory.max', 'memory.swap.max', 'memory.low', 'cpu.max', 'cpu.weight', 'pids.max'];
+    const guest = async () => (await vm.vmrun(['exec', 'e1', 'cat', ...files.map((f) => `/sys/fs/cgroup/container/${f}`)])).stdout.split('\n');
+    // Docker 20.10's containerd shim: `--resources -` with the whole LinuxResources, zeros and all.
+    const docker = {
+      memory: { limit: 100 * MiB, reservation: 0, swap: 200 * MiB, kernel: 0, kernelTCP: 0 },
+      cpu: { shares: 512, quota: 50_000, period: 100_000, realtimeRuntime: 0, realtimePeriod: 0 },
+      blockIO: { weight: 0 },
+      pids: { limit: 50 },
+    };
+    expect(await vm.vmrun(['update', '--resources', '-', 'e1'], { input: JSON.stringify(docker) })).toMatchObject({ exitCode: 0, stderr: '' });
+    // memory+swap as runc converts it for cgroup v2: swap - memory.
+    expect(await guest()).toEqual([String(100 * MiB), String(100 * MiB), '0', '50000 100000', '20', '50']);
+    expect((await vm.vmrun(['exec', 'e1', 'cat', '/proc/self/cgroup'])).stdout).toBe('0::/container');
+
+    // Podman 4.3's `update --memory 200m`: --resources=FILE, swap twice the memory.
+    const file = join(vm.root, '..', 'podman-resources.json');
+    await writeFile(file, JSON.stringify({ memory: { limit: 200 * MiB, swap: 400 * MiB } }));
+    expect(await vm.vmrun(['update', `--resources=${file}`, 'e1'])).toMatchObject({ exitCode: 0, stderr: '' });
+    expect((await guest()).slice(0, 2)).toEqual([String(200 * MiB), String(200 * MiB)]);
+
+    // runc's flags: sizes with units, -1 lifting, kernel memory, realtime and block IO taken and ignored.
+    const flags = ['--memory', '150m', '--memory-reservation', '64m', '--kernel-memory', '10m', '--cpu-rt-runtime', '1000', '--blkio-weight', '300', '--cpu-quota', '-1', '--pids-limit', '-1'];
+    const r = await vm.vmrun(['--debug', 'update', ...flags, 'e1']);
     expect(r.exitCode).toBe(0);
-    const seen = await vm.vmrun(['exec', 'e1', 'cat', '/sys/fs/cgroup/container/memory.max', '/sys/fs/cgroup/container/pids.max', '/proc/self/cgroup']);
-    expect(seen.stdout).toBe('104857600\n50\n0::/container');
-    const tooMuch = await vm.vmrun(['update', '--memory', String(64 * 1024 ** 3), 'e1']);
-    expect(tooMuch.exitCode).toBe(1);
-    expect(tooMuch.stderr).toMatch(/memory\.limit \d+ is more than the container's VM has/);
-    expect((await vm.vmrun(['update', '-r', '-', 'e1'], { input: '{"blockIO":{"weight":10}}' })).stderr).toBe('--resources: cannot update blockIO (not applied in the guest)');
+    expect(r.stderr).toContain('--kernel-memory: ignored, as runc 1.1 ignores kernel memory');
+    expect(r.stderr).toContain('--cpu-rt-runtime: ignored');
+    expect(await guest()).toEqual([String(150 * MiB), String(200 * MiB), String(64 * MiB), 'max 100000', '20', 'max']);
+    // A cpuset: the cpuset controller is enabled for it.
+    expect((await vm.vmrun(['update', '--cpuset-cpus', '0', 'e1'])).exitCode).toBe(0);
+    expect((await vm.vmrun(['exec', 'e1', 'cat', '/sys/fs/cgroup/container/cpuset.cpus'])).stdout).toBe('0');
+
+    // Refused as runc refuses it, naming the flag, and nothing changes.
+    const refused = await vm.vmrun(['update', '--memory', '100m', '--memory-swap', '50m', '--pids-limit', '10', 'e1']);
+    expect(refused).toMatchObject({ exitCode: 1, stderr: `--memory-swap: ${50 * MiB} is less than --memory ${100 * MiB}: memory+swap limit should be >= memory limit` });
+    expect(await guest()).toEqual([String(150 * MiB), String(200 * MiB), String(64 * MiB), 'max 100000', '20', 'max']);
+
+    // More than the guest has: set, as under runc; the container gets what the guest has.
+    expect((await vm.vmrun(['update', '--memory', String(64 * 1024 ** 3), 'e1'])).exitCode).toBe(0);
+    expect((await guest())[0]).toBe(String(64 * 1024 ** 3));
   });
 
   test('events --stats gives the resource use in the guest, in runc\'s shape', async () => {
