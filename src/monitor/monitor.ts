@@ -105,8 +105,11 @@ export class Monitor {
   /** The namespace interfaces joined to the VM's taps at start. */
   private carried?: string[];
   private execs?: ExecSessions;
-  /** Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays to the namespace's. */
-  private embeddedDns = false;
+  /**
+   * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
+   * to the namespace's: asked at start, as Docker's prestart hook rewrites the file.
+   */
+  private usesEmbeddedDns: () => Promise<boolean> = async () => false;
   /** The relay of the guest's DNS queries, from start on. */
   private dnsRelay?: DnsRelay;
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
@@ -171,7 +174,7 @@ export class Monitor {
     const nic = nicOf(bundle.spec, layout, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
     // Only a namespace of the container's own has a resolver of its own (Docker's) to reach.
-    monitor.embeddedDns = nic?.kind === 'tap' && await containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs);
+    if (nic?.kind === 'tap') monitor.usesEmbeddedDns = () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs);
     const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {
       // Started first, to start while the VM is prepared and boots: create checked its
@@ -467,8 +470,9 @@ export class Monitor {
       return;
     }
     const { interfaces, routes } = await namespaceNetwork(this.nic.tapPrefix);
-    if (interfaces.length === 0 && !this.embeddedDns) return;
-    const keepReplies = this.embeddedDns && await this.ownPorts();
+    const embeddedDns = await this.usesEmbeddedDns();
+    if (interfaces.length === 0 && !embeddedDns) return;
+    const keepReplies = embeddedDns && await this.ownPorts();
     for (const [i, itf] of interfaces.entries()) {
       const tap = `${this.nic.tapPrefix}${i}`;
       const file = join(this.layout.dir, `nic${i}.xml`);
@@ -483,8 +487,8 @@ export class Monitor {
         await keepOwnReplies(itf.name, tap).catch((e: Error) => this.o.log.warn(`external names may not resolve: the replies to the namespace's own DNS queries on ${itf.name} are not kept for it: ${e.message}`));
       }
     }
-    if (this.embeddedDns) this.dnsRelay = new DnsRelay();
-    await this.channel!.request({ op: 'network', interfaces, routes, ...(this.embeddedDns && { embeddedDns: true }) });
+    if (embeddedDns) this.dnsRelay = new DnsRelay();
+    await this.channel!.request({ op: 'network', interfaces, routes, ...(embeddedDns && { embeddedDns: true }) });
   }
 
   /**
