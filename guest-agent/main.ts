@@ -12,6 +12,7 @@ import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
 import { CONTAINER_CGROUP, cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { configureNetwork } from './network.js';
+import { EmbeddedDns } from './dns.js';
 import { updateCgroup } from './cgroup.js';
 import { guestStats } from './stats.js';
 import { writeSeccomp } from './seccomp.js';
@@ -45,6 +46,8 @@ class Agent {
   private seccompFlags: string[] = [];
   /** Exits that happened while no host was connected, sent on the next connection. */
   private unsentExits: ExitEvent[] = [];
+  /** Docker's embedded DNS, once the host asks for it. */
+  private readonly dns = new EmbeddedDns(() => this.channel);
 
   async serve(channel: AgentChannel): Promise<void> {
     this.channel = channel;
@@ -120,7 +123,8 @@ class Agent {
         if (!this.joinFlags.includes('--cgroup')) this.joinFlags.unshift('--cgroup', CONTAINER_CGROUP);
         return undefined;
       case 'network':
-        await configureNetwork(r.interfaces, r.routes);
+        if (r.interfaces.length > 0) await configureNetwork(r.interfaces, r.routes);
+        if (r.embeddedDns) await this.dns.listen();
         return undefined;
       default:
         throw new Error(`${r.op} is not supported by this agent`);

@@ -11,6 +11,7 @@ import { REQUEST_DEADLINES_MS } from '../src/agent/deadlines.js';
 import { controlFrames, creditFrame, encodeFrame, FrameDecoder, FrameKind, MAX_PAYLOAD } from '../src/agent/frames.js';
 import type { Logger } from '../src/log.js';
 import { agentChannel } from '../src/monitor/agent-link.js';
+import { DnsRelay } from '../src/monitor/dns-relay.js';
 import { GUEST_LOG_LIMITS, GuestLog } from '../src/monitor/guest-log.js';
 import { tempDir } from './helpers/cli.js';
 
@@ -30,6 +31,9 @@ function recordingLogger(lines: Line[]): Logger {
 /** The guest's end: raw frames on the accepted side of a unix socket, which respects backpressure. */
 class HostileGuest {
   readonly credit = new Map<number, number>();
+  /** The host's control messages (parts joined). */
+  readonly controls: Record<string, unknown>[] = [];
+  private parts: Buffer[] = [];
   private readonly decoder = new FrameDecoder();
   private creditWaiter?: () => void;
 
@@ -37,6 +41,8 @@ class HostileGuest {
     socket.on('error', () => undefined); // the host cutting it off is the point
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.decoder.push(chunk)) {
+        if (f.kind === FrameKind.CONTROL_PART) this.parts.push(f.payload);
+        if (f.kind === FrameKind.CONTROL) this.controls.push(JSON.parse(Buffer.concat([...this.parts.splice(0), f.payload]).toString()) as Record<string, unknown>);
         if (f.kind !== FrameKind.CREDIT) continue;
         this.credit.set(f.stream, (this.credit.get(f.stream) ?? DEFAULT_WINDOW) + f.payload.readUInt32BE(0));
         this.creditWaiter?.();
@@ -110,7 +116,7 @@ async function connectedSockets(name: string): Promise<[Socket, Socket]> {
 }
 
 /** The monitor's channel to a guest that has said a proper hello, and what the monitor would do. */
-async function hostAndGuest() {
+async function hostAndGuest(dns?: DnsRelay) {
   const [hostSocket, guestSocket] = await connectedSockets('agent.sock');
   const lines: Line[] = [];
   const stops: [number, string][] = [];
@@ -120,6 +126,7 @@ async function hostAndGuest() {
     // The monitor stops a created container with 255 when its VM is lost.
     lose: (why) => void stops.push([255, why]),
     execExited: () => undefined,
+    dns: () => dns,
   });
   const closed = new Promise<void>((resolve) => host.once('close', resolve));
   const guest = new HostileGuest(guestSocket);
@@ -404,5 +411,37 @@ describe('guest log lines', () => {
     log.write('error', `a\tb\nc\u001b[31m${'z'.repeat(5000)}`);
     expect(lines).toHaveLength(1);
     expect(lines[0]!.msg).toBe(`guest: a\tb\\x0ac\\x1b[31m${'z'.repeat(GUEST_LOG_LIMITS.lineChars - 10)}... (3010 more characters)`);
+  });
+});
+
+describe("the guest's DNS queries", () => {
+  const query = Buffer.alloc(12, 1).toString('base64');
+  const response = async (guest: HostileGuest, id: number) => {
+    await vi.waitFor(() => expect(guest.controls.find((m) => m.id === id)).toBeDefined());
+    return guest.controls.find((m) => m.id === id)!;
+  };
+
+  test('without a relay (no embedded DNS) a dns request is refused and the channel stays open', async () => {
+    const { guest, stops } = await hostAndGuest();
+    await guest.message({ type: 'request', id: 1, op: 'dns', transport: 'udp', message: query });
+    expect(await response(guest, 1)).toMatchObject({ ok: false, error: { code: 'ENOTSUP' } });
+    expect(guest.closed).toBe(false);
+    expect(stops).toEqual([]);
+  });
+
+  test('any other request from the guest is refused', async () => {
+    const { guest, stops } = await hostAndGuest(new DnsRelay());
+    await guest.message({ type: 'request', id: 2, op: 'ps' });
+    expect(await response(guest, 2)).toMatchObject({ ok: false, error: { code: 'ENOTSUP', message: expect.stringContaining('no ps request') } });
+    expect(stops).toEqual([]);
+  });
+
+  test('a UDP query over 4096 bytes is refused with EINVAL; one over the schema bound breaks the protocol', async () => {
+    const { guest, stops, closed } = await hostAndGuest(new DnsRelay());
+    await guest.message({ type: 'request', id: 3, op: 'dns', transport: 'udp', message: Buffer.alloc(4097).toString('base64') });
+    expect(await response(guest, 3)).toMatchObject({ ok: false, error: { code: 'EINVAL', message: expect.stringContaining('more than 4096') } });
+    await guest.message({ type: 'request', id: 4, op: 'dns', transport: 'tcp', message: Buffer.alloc(65536).toString('base64') });
+    await closed;
+    expect(stops).toEqual([[255, expect.stringMatching(/^the guest broke the agent protocol: .*message: must NOT have more than 87380 characters/)]]);
   });
 });

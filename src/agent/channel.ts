@@ -19,9 +19,10 @@ export const AGENT_PORT = 'vmrun.agent';
  * Raised with every change of the messages' schema or framing: an agent built before the change
  * is then refused at the hello, where it would otherwise drop the requests it cannot read. 2: the
  * container's namespaces, device rules, seccomp and mount extensions in the guest plan. 3: control
- * messages split over CONTROL_PART frames, the hello's maxMessage.
+ * messages split over CONTROL_PART frames, the hello's maxMessage. 4: the agent's dns request and
+ * the network request's embeddedDns.
  */
-export const PROTOCOL_VERSIONS: Hello['versions'] = [3];
+export const PROTOCOL_VERSIONS: Hello['versions'] = [4];
 /** DATA bytes per stream this side holds for a consumer that has stopped reading. */
 export const DEFAULT_WINDOW = 256 * 1024;
 /** The largest control message a trusted peer may send: a plan whose args and env are 1 MiB, in JSON. */

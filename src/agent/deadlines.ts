@@ -20,6 +20,8 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   stats: 30_000,
   update: 30_000,
   shutdown: 30_000,
+  // The agent's, to the host: the host's relay gives up after 10 s (src/monitor/dns-relay.ts).
+  dns: 12_000,
 };
 
 /** How long a host process (the monitor, an exec relay) may take to say hello on the exec socket. */

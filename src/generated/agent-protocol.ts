@@ -5,7 +5,7 @@
  */
 export type AgentMessage = Hello | Request | Response | Event;
 /**
- * Host to agent. Answered by exactly one Response with the same id.
+ * Host to agent, but dns, which the agent sends to the host. Answered by exactly one Response with the same id.
  */
 export type Request = {
   type: 'request';
@@ -21,7 +21,8 @@ export type Request1 =
   | NetworkRequest
   | ShutdownRequest
   | UpdateRequest
-  | StatsRequest;
+  | StatsRequest
+  | DnsRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
   | 'SCMP_ACT_KILL_PROCESS'
@@ -275,6 +276,10 @@ export interface NetworkRequest {
   op: 'network';
   interfaces: GuestInterface[];
   routes: GuestRoute[];
+  /**
+   * Serve Docker's embedded DNS address, 127.0.0.11:53, over UDP and TCP in the guest, each query passed to the host as a dns request.
+   */
+  embeddedDns?: boolean;
 }
 export interface GuestInterface {
   name: string;
@@ -313,6 +318,17 @@ export interface UpdateRequest {
  */
 export interface StatsRequest {
   op: 'stats';
+}
+/**
+ * Agent to host: one DNS message that a process of the container sent to 127.0.0.11:53, which the host sends to that address in the container's network namespace (Docker's resolver). The result is {"message"}: the answer, in base64. Bounds: src/agent/dns.ts.
+ */
+export interface DnsRequest {
+  op: 'dns';
+  transport: 'udp' | 'tcp';
+  /**
+   * The query, in base64: 12 to 65535 bytes (4096 over UDP).
+   */
+  message: string;
 }
 export interface Response {
   type: 'response';

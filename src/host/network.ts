@@ -4,6 +4,7 @@
 // goes to the guest, and what the guest sends leaves through that interface, so the guest can
 // carry the interface's own MAC and addresses.
 import type { GuestInterface, GuestRoute } from '../generated/agent-protocol.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { VmrunError } from '../errors.js';
 import { command } from './command.js';
 
@@ -59,6 +60,53 @@ export async function joinInterfaces(a: string, b: string): Promise<void> {
     await command('tc', ['filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0',
       'action', 'mirred', 'egress', 'redirect', 'dev', to]);
   }
+}
+
+/**
+ * The namespace's own ephemeral ports while its container relays Docker's embedded DNS: above
+ * the guest's (Linux's default range ends at 60999), and one u32 mask wide (0xf000).
+ */
+export const OWN_PORTS = { first: 61440, last: 65535, mask: 0xf000 } as const;
+
+/**
+ * The filters, ahead of the redirect of `itf` to `tap`, that keep for the namespace's own stack
+ * what answers its own DNS queries: dockerd forwards a query for an external name from inside
+ * the namespace, from a port of OWN_PORTS, so a segment from port 53 to such a port (not a later
+ * fragment), or an ICMP error quoting such a query, is its. ARP goes to both (the namespace must
+ * learn its gateway's address), and so do later IPv4 fragments, which carry no ports (the stack
+ * without the first fragment drops them). The rest goes to the guest alone, as before.
+ * u32 and mirred only: the kernels vmrun runs on may lack flower, matchall and act_ct.
+ */
+export function ownReplyFilters(itf: string, tap: string): string[][] {
+  const filter = (prio: number, protocol: string, ...rest: string[]) => ['filter', 'add', 'dev', itf, 'parent', 'ffff:', 'prio', String(prio), 'protocol', protocol, 'u32', ...rest];
+  const ports = `0x${OWN_PORTS.mask.toString(16)}`;
+  // An IPv4 header without options, and not a later fragment: ports at 20 and 22.
+  const firstPart = ['match', 'u8', '0x45', '0xff', 'at', '0', 'match', 'u16', '0', '0x1fff', 'at', '6'];
+  const fromDns = ['match', 'u16', '53', '0xffff', 'at', '20', 'match', 'u16', ports, ports, 'at', '22'];
+  const keep = ['flowid', 'ffff:1']; // terminal, no action: the stack takes it
+  return [
+    filter(1, 'ip', ...firstPart, 'match', 'u8', '17', '0xff', 'at', '9', ...fromDns, ...keep),
+    filter(2, 'ip', ...firstPart, 'match', 'u8', '6', '0xff', 'at', '9', ...fromDns, ...keep),
+    // Destination unreachable (type 3) quoting a header without options from such a port to 53.
+    filter(3, 'ip', ...firstPart, 'match', 'u8', '1', '0xff', 'at', '9', 'match', 'u8', '3', '0xff', 'at', '20',
+      'match', 'u8', '0x45', '0xff', 'at', '28', 'match', 'u16', ports, ports, 'at', '48', 'match', 'u16', '53', '0xffff', 'at', '50', ...keep),
+    filter(4, 'arp', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'mirror', 'dev', tap),
+    filter(5, 'ip', 'match', 'u16', '0', '0x1fff', 'at', '6', 'action', 'mirred', 'egress', 'redirect', 'dev', tap),
+    filter(6, 'ip', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'mirror', 'dev', tap),
+  ];
+}
+
+/** Gives the namespace's own sockets OWN_PORTS; resolves to what puts its range back. */
+export async function useOwnPorts(): Promise<() => Promise<void>> {
+  const file = '/proc/sys/net/ipv4/ip_local_port_range';
+  const before = (await readFile(file, 'utf8')).trim().replace(/\s+/, ' ');
+  await writeFile(file, `${OWN_PORTS.first} ${OWN_PORTS.last}`);
+  return () => writeFile(file, before);
+}
+
+/** Keeps the DNS replies to the namespace's own queries on `itf`, joined to `tap` already, for its stack. */
+export async function keepOwnReplies(itf: string, tap: string): Promise<void> {
+  for (const args of ownReplyFilters(itf, tap)) await command('tc', args);
 }
 
 /** Takes the redirect off an interface of the namespace, which outlives the container. */

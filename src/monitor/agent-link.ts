@@ -1,10 +1,12 @@
 // The monitor's end of the agent channel: what it does with what the guest sends. The guest is
 // untrusted (src/agent/channel.ts bounds every frame and message of it); its log lines are
 // rate-limited, and a guest that breaks the protocol has its container stopped, said in one line.
+// Its one request, dns, goes to the relay of Docker's embedded DNS when the container has one.
 import { AgentChannel } from '../agent/channel.js';
 import type { Duplex } from 'node:stream';
-import type { Event, ExitEvent } from '../generated/agent-protocol.js';
+import type { Event, ExitEvent, Request } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
+import type { DnsRelay } from './dns-relay.js';
 import { GuestLog } from './guest-log.js';
 
 export interface AgentLink {
@@ -15,6 +17,8 @@ export interface AgentLink {
   lose(why: string): void;
   /** The exit of a process other than the container's init. */
   execExited(event: ExitEvent): void;
+  /** The relay of the guest's DNS queries, once the container has one (src/monitor/dns-relay.ts). */
+  dns(): DnsRelay | undefined;
 }
 
 /** The channel to the guest's agent over `port`, the agent socket, handled as `link` says. */
@@ -27,6 +31,16 @@ export function agentChannel(port: Duplex, link: AgentLink): AgentChannel {
     if (m.event === 'log') guestLog.write(m.level, m.msg);
     else if (m.process === 'init') link.stop(m.status, 'the container exited');
     else link.execExited(m);
+  });
+  channel.on('request', (r: Request) => {
+    const relay = r.op === 'dns' ? link.dns() : undefined;
+    const answer = relay && r.op === 'dns'
+      ? relay.answer(r.transport, r.message)
+      : Promise.reject(Object.assign(new Error(`the host serves no ${r.op} request for this container`), { code: 'ENOTSUP' }));
+    answer.then(
+      (result) => channel.respond(r.id, result),
+      (e: Error) => channel.respond(r.id, e),
+    ).catch(() => undefined); // the channel closed meanwhile
   });
   channel.on('close', () => {
     guestLog.flush();

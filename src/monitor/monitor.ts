@@ -27,7 +27,7 @@ import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
-import { joinInterfaces, namespaceNetwork, separateInterface, userNetwork } from '../host/network.js';
+import { joinInterfaces, keepOwnReplies, namespaceNetwork, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
@@ -39,6 +39,7 @@ import { guestSize } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel } from './agent-link.js';
+import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
@@ -106,6 +107,13 @@ export class Monitor {
   /** The namespace interfaces joined to the VM's taps at start. */
   private carried?: string[];
   private execs?: ExecSessions;
+  /**
+   * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
+   * to the namespace's: asked at start, as Docker's prestart hook rewrites the file.
+   */
+  private usesEmbeddedDns: () => Promise<boolean> = async () => false;
+  /** The relay of the guest's DNS queries, from start on. */
+  private dnsRelay?: DnsRelay;
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
   /** The size of the init's terminal (the host's), followed into the guest. */
@@ -174,6 +182,8 @@ export class Monitor {
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
     monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
+    // Only a namespace of the container's own has a resolver of its own (Docker's) to reach.
+    if (nic?.kind === 'tap') monitor.usesEmbeddedDns = () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs);
     const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {
       // Started first, to start while the VM is prepared and boots: create checked its
@@ -342,6 +352,7 @@ export class Monitor {
       stop: (status, why) => void this.stop(status, why),
       lose: (why) => this.lose(why),
       execExited: (m) => this.execs?.exited(m),
+      dns: () => this.dnsRelay,
     });
     this.channel = channel;
     this.cleanups.push('the agent channel', () => channel.close());
@@ -477,7 +488,9 @@ export class Monitor {
       return;
     }
     const { interfaces, routes } = await namespaceNetwork(this.nic.tapPrefix);
-    if (interfaces.length === 0) return;
+    const embeddedDns = await this.usesEmbeddedDns();
+    if (interfaces.length === 0 && !embeddedDns) return;
+    const keepReplies = embeddedDns && await this.ownPorts();
     for (const [i, itf] of interfaces.entries()) {
       const tap = `${this.nic.tapPrefix}${i}`;
       const file = join(this.layout.dir, `nic${i}.xml`);
@@ -488,8 +501,27 @@ export class Monitor {
       this.cleanups.push(`the redirects of ${itf.name}`, () => separateInterface(itf.name));
       // A named namespace outlives the container: a delete after a crash takes the redirects off.
       if (this.netnsPath) await this.update({ carried: { namespace: this.netnsPath, interfaces: [...this.carried] } });
+      if (keepReplies) {
+        await keepOwnReplies(itf.name, tap).catch((e: Error) => this.o.log.warn(`external names may not resolve: the replies to the namespace's own DNS queries on ${itf.name} are not kept for it: ${e.message}`));
+      }
     }
-    await this.channel!.request({ op: 'network', interfaces, routes });
+    if (embeddedDns) this.dnsRelay = new DnsRelay();
+    await this.channel!.request({ op: 'network', interfaces, routes, ...(embeddedDns && { embeddedDns: true }) });
+  }
+
+  /**
+   * The namespace's own sockets (dockerd's, forwarding the guest's queries for external names)
+   * get ports of their own, whose replies the filters keep for them; false if that fails.
+   */
+  private async ownPorts(): Promise<boolean> {
+    try {
+      const restore = await useOwnPorts();
+      this.cleanups.push("the namespace's port range", restore);
+      return true;
+    } catch (e) {
+      this.o.log.warn(`external names may not resolve: the namespace's own port range is not set: ${(e as Error).message}`);
+      return false;
+    }
   }
 
   private async forward(signal: number): Promise<void> {
