@@ -25,6 +25,8 @@ if grep -qw vmrun.build-snapshot /proc/cmdline; then
   sync
   poweroff -f
 fi
+# The balloon (free page reporting) is not needed to boot: loaded beside node's start.
+(for m in $(cat /lib/modules/background); do insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >&2; done) &
 # The container's root is always the share "rootfs": mount it while node starts (the agent waits
 # for the mark), as mounting waits on virtiofsd, and node has the CPU.
 (mkdir -p /container && mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &

@@ -6,7 +6,7 @@ import type { Spec } from '../src/generated/config.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 import { tapInterfaceXml, domainXml, XML_ANNOTATIONS, type DomainOptions } from '../src/vm/domain-xml.js';
 import { MAX_SOCKET_PATH_BYTES, socketPaths, vmLayout } from '../src/vm/layout.js';
-import { GUEST_OVERHEAD_MIB, guestSize } from '../src/vm/sizing.js';
+import { DEFAULT_GUEST_MEMORY_MIB, GUEST_OVERHEAD_MIB, guestSize } from '../src/vm/sizing.js';
 import { tempDir } from './helpers/cli.js';
 
 const GOLDEN = new URL('./golden/', import.meta.url);
@@ -17,7 +17,7 @@ function options(spec: Spec, change: Partial<DomainOptions> = {}): DomainOptions
     bundle: '/srv/bundles/c1',
     rootfs: '/srv/bundles/c1/rootfs',
     accel: 'tcg',
-    size: guestSize(spec, { cpus: 2, memoryMiB: 24_000 }),
+    size: guestSize(spec, { cpus: 2, memoryMiB: 24_000, defaultGuestMemoryMiB: DEFAULT_GUEST_MEMORY_MIB }),
     layout: vmLayout('/run/vmrun', 'c1'),
     kernel: '/var/lib/vmrun/guest/vmlinuz',
     initrd: '/var/lib/vmrun/guest/initrd.img',

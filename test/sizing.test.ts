@@ -3,16 +3,17 @@ import type { Spec } from '../src/generated/config.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 import {
   cpusetSize,
-  DEFAULT_CONTAINER_MEMORY_MIB,
+  DEFAULT_GUEST_MEMORY_MIB,
   GUEST_OVERHEAD_MIB,
   guestSize,
   hostPidsLimit,
   MIN_CONTAINER_MEMORY_MIB,
   MIN_GUEST_MEMORY_MIB,
+  parseDefaultMemory,
   VMM_TASKS,
 } from '../src/vm/sizing.js';
 
-const host = { cpus: 4, memoryMiB: 8192 };
+const host = { cpus: 4, memoryMiB: 8192, defaultGuestMemoryMiB: DEFAULT_GUEST_MEMORY_MIB };
 const MiB = 1024 * 1024;
 
 function withResources(resources: NonNullable<Spec['linux']>['resources']): Spec {
@@ -22,15 +23,25 @@ function withResources(resources: NonNullable<Spec['linux']>['resources']): Spec
 }
 
 describe('guest memory', () => {
-  test('defaults to 256 MiB for the container, plus the guest overhead', () => {
+  test('without a limit is the default guest size, the same for every such container', () => {
     const size = guestSize(defaultSpec(), host);
-    expect(size).toMatchObject({ containerMemoryMiB: DEFAULT_CONTAINER_MEMORY_MIB, vcpus: 1 });
-    expect(size.memoryMiB).toBe(DEFAULT_CONTAINER_MEMORY_MIB + GUEST_OVERHEAD_MIB);
+    expect(size.memoryMiB).toBe(DEFAULT_GUEST_MEMORY_MIB);
+    expect(size.containerMemoryMiB).toBe(DEFAULT_GUEST_MEMORY_MIB - GUEST_OVERHEAD_MIB);
     expect(size.reasons.join()).toMatch(/no limit set/);
+    // More than the 256 MiB containers once got, so that `dd bs=1G` fits as under runc.
+    expect(size.containerMemoryMiB).toBeGreaterThan(1024);
+    const other = withResources({ cpu: { shares: 512 }, pids: { limit: 100 } });
+    expect(guestSize(other, host).memoryMiB).toBe(size.memoryMiB);
   });
 
   test('treats -1 (unlimited) as no limit', () => {
-    expect(guestSize(withResources({ memory: { limit: -1 } }), host).containerMemoryMiB).toBe(DEFAULT_CONTAINER_MEMORY_MIB);
+    expect(guestSize(withResources({ memory: { limit: -1 } }), host).memoryMiB).toBe(DEFAULT_GUEST_MEMORY_MIB);
+  });
+
+  test('without a limit follows VMRUN_DEFAULT_MEMORY, bounded by the host', () => {
+    expect(guestSize(defaultSpec(), { ...host, defaultGuestMemoryMiB: 4096 }).memoryMiB).toBe(4096);
+    const small = guestSize(defaultSpec(), { ...host, memoryMiB: 1024, defaultGuestMemoryMiB: 4096 });
+    expect(small.memoryMiB).toBe(1024);
   });
 
   test('gives the container at least its limit, rounded up to whole MiB, with the reason', () => {
@@ -53,7 +64,35 @@ describe('guest memory', () => {
   });
 });
 
+describe('VMRUN_DEFAULT_MEMORY', () => {
+  test('takes binary sizes, a bare number in MiB, and defaults when unset or empty', () => {
+    expect(parseDefaultMemory(undefined)).toBe(DEFAULT_GUEST_MEMORY_MIB);
+    expect(parseDefaultMemory(' ')).toBe(DEFAULT_GUEST_MEMORY_MIB);
+    expect(parseDefaultMemory('4G')).toBe(4096);
+    expect(parseDefaultMemory('4g')).toBe(4096);
+    expect(parseDefaultMemory('1536M')).toBe(1536);
+    expect(parseDefaultMemory('1536MiB')).toBe(1536);
+    expect(parseDefaultMemory('3072')).toBe(3072);
+    expect(parseDefaultMemory('1T')).toBe(1024 * 1024);
+    expect(parseDefaultMemory('1048577K')).toBe(1025);
+  });
+
+  test('refuses what is not a size, or too small to boot, naming the variable', () => {
+    for (const bad of ['lots', '-1G', '1.5G', '2X', '2b']) {
+      expect(() => parseDefaultMemory(bad)).toThrow(/^VMRUN_DEFAULT_MEMORY: .* is not a size/);
+    }
+    expect(() => parseDefaultMemory('100M')).toThrow(`VMRUN_DEFAULT_MEMORY: 100M is less than the ${MIN_GUEST_MEMORY_MIB} MiB a guest boots in`);
+  });
+});
+
 describe('guest vCPUs', () => {
+  test('without a CPU limit are the CPUs vmrun may run on', () => {
+    const size = guestSize(defaultSpec(), host);
+    expect(size.vcpus).toBe(host.cpus);
+    expect(size.reasons.join()).toMatch(/the CPUs vmrun may run on/);
+    expect(guestSize(withResources({ cpu: { shares: 512 } }), { ...host, cpus: 3 }).vcpus).toBe(3);
+  });
+
   test('come from quota/period, rounded up', () => {
     expect(guestSize(withResources({ cpu: { quota: 250_000, period: 100_000 } }), host).vcpus).toBe(3);
     expect(guestSize(withResources({ cpu: { quota: 50_000 } }), host).vcpus).toBe(1);

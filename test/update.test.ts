@@ -16,7 +16,7 @@ const MiB = 1024 * 1024;
 const pointer = (p: string) => p;
 const flag = (p: string) => FLAG_OF[p]!;
 const HOST = { cpus: new Set([0, 1, 2, 3]), nodes: new Set([0]) };
-const HAS = { cpus: 4, memoryMiB: 24 * 1024 };
+const HAS = { cpus: 4, memoryMiB: 24 * 1024, defaultGuestMemoryMiB: 2048 };
 const SHAPE = { memoryMiB: 512 + GUEST_OVERHEAD_MIB, vcpus: 2, hostCgroup: true };
 
 /** Docker 20.10's update of `--memory 200m` on a container run with `-m 300m` (swap 600m, twice the memory). */

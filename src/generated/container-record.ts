@@ -29,6 +29,16 @@ export interface ContainerRecord {
   monitor?: HostProcess;
   sentry?: HostProcess;
   warden?: HostProcess1;
+  /**
+   * The VM's size as create made it (src/vm/sizing.ts): what `update` may give the container is bounded by it.
+   */
+  guest?: {
+    /**
+     * The guest's whole memory, its own overhead included.
+     */
+    memoryMiB: number;
+    vcpus: number;
+  };
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];
   passt?: HostProcess;

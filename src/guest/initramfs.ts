@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import { DIST_DIR, GUEST_AGENT_SOURCES } from '../paths.js';
-import { BOOT_MODULES, GUEST_MODULES, NETWORK_MODULES, type GuestKernel } from './kernel.js';
+import { BACKGROUND_MODULES, BOOT_MODULES, GUEST_MODULES, NETWORK_MODULES, type GuestKernel } from './kernel.js';
 
 export const BUSYBOX = '/bin/busybox';
 /** vmrun-exec's sources in guest-agent/ (with vmrun-exec.h); the guest's assets are keyed on them. */
@@ -26,10 +26,12 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
   for (const m of GUEST_MODULES.filter((m) => modules.includes(m))) {
     await copyFile(join(kernel.modules, `${m}.ko`), join(tree, 'lib/modules', `${m}.ko`));
   }
-  // init.sh loads `order` at boot; the agent loads `network` when a container has interfaces.
+  // init.sh loads `order` at boot and `background` while node starts; the agent loads `network`
+  // when a container has interfaces.
   const list = (names: string[]) => names.filter((m) => modules.includes(m)).join('\n') + '\n';
   await writeFile(join(tree, 'lib/modules/order'), list(BOOT_MODULES));
   await writeFile(join(tree, 'lib/modules/network'), list(NETWORK_MODULES));
+  await writeFile(join(tree, 'lib/modules/background'), list(BACKGROUND_MODULES));
 
   await copyNode(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);

@@ -14,7 +14,12 @@ export const BOOT_MODULES = [
 ];
 /** The modules the agent loads, in this order, for a container with network interfaces. */
 export const NETWORK_MODULES = ['failover', 'net_failover', 'virtio_net'];
-export const GUEST_MODULES = [...BOOT_MODULES, ...NETWORK_MODULES];
+/**
+ * The modules init.sh loads while node starts: the balloon, whose free page reporting gives the
+ * host back the memory the guest frees (docs/architecture.md).
+ */
+export const BACKGROUND_MODULES = ['virtio_balloon'];
+export const GUEST_MODULES = [...BOOT_MODULES, ...NETWORK_MODULES, ...BACKGROUND_MODULES];
 
 const META_PACKAGE = 'linux-image-cloud-amd64';
 

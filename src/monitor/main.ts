@@ -11,6 +11,8 @@ import { Monitor } from './monitor.js';
 export interface MonitorArgs {
   /** The host cgroup directories to join before anything else (linux.cgroupsPath). */
   cgroups: string[];
+  /** VMRUN_DEFAULT_MEMORY as `vmrun create` read it. */
+  defaultGuestMemoryMiB: number;
   /** The mount namespace of `vmrun create`; the monitor runs in one of its own. */
   callerMountNamespace: string;
   root: string;
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
   try {
     // First: virsh, QEMU and virtiofsd are then born in the container's host cgroup.
     await joinCgroup(args.cgroups);
-    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, log });
+    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, defaultGuestMemoryMiB: args.defaultGuestMemoryMiB, log });
   } catch (e) {
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
     log.error({ err: e }, 'create failed');

@@ -52,6 +52,8 @@ export interface MonitorOptions {
   accel: AccelChoice;
   cacheDir: string;
   callerMountNamespace: string;
+  /** VMRUN_DEFAULT_MEMORY as `vmrun create` read it. */
+  defaultGuestMemoryMiB: number;
   log: Logger;
 }
 
@@ -176,7 +178,8 @@ export class Monitor {
     const layout = layoutOf(record.vmDir);
     const bundle = await loadBundle(record.bundle);
     const assets = await readyAssets(o.cacheDir);
-    const size = guestSize(bundle.spec, hostLimits());
+    // Here, in the container's host cgroup: its cpuset bounds the vCPUs.
+    const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
     const nic = nicOf(bundle.spec, layout, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
@@ -231,6 +234,7 @@ export class Monitor {
       await monitor.update({
         monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel,
         qemu: qemu?.host, virtiofsd: virtiofsd.flatMap((p) => (p.host ? [p.host] : [])),
+        guest: { memoryMiB: size.memoryMiB, vcpus: size.vcpus },
       });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 

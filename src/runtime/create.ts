@@ -21,7 +21,7 @@ import { mountNamespace } from '../host/bind-mounts.js';
 import { checkNamespacePaths } from '../host/namespaces.js';
 import { createCgroup, removeCgroup, type HostCgroupLimits } from '../host/cgroups.js';
 import { hostLimits } from '../host/limits.js';
-import { guestSize, hostPidsLimit, VMM_OVERHEAD_MIB } from '../vm/sizing.js';
+import { guestSize, hostPidsLimit, VMM_OVERHEAD_MIB, type HostLimits } from '../vm/sizing.js';
 import { loadBundle } from '../oci/bundle.js';
 import { guestPlan } from '../oci/guest-plan.js';
 import { networkNamespace } from '../oci/network-mode.js';
@@ -69,6 +69,7 @@ export function monitorLauncher(spec: Spec): string[] {
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
   checkContainerId(id);
   const bundle = await loadBundle(o.bundle);
+  const host = hostLimits(); // VMRUN_DEFAULT_MEMORY checked before anything is made
   checkNamespacePaths(bundle.spec);
   await checkTerminal(!!bundle.spec.process.terminal, o);
   if (o.pidFile) await checkPidFile(o.pidFile);
@@ -96,7 +97,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     return await ctx.store.locked(id, async () => {
       // Only once the id is ours: a create of a taken id must not touch its container's cgroup.
       if (cgroupsPath) {
-        cgroups = await createCgroup(cgroupsPath, hostCgroupLimits(ctx, bundle.spec));
+        cgroups = await createCgroup(cgroupsPath, hostCgroupLimits(ctx, bundle.spec, host));
         await ctx.store.save({ ...record, cgroups });
       }
       faultPoint('cgroup');
@@ -111,7 +112,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
       const launcher = monitorLauncher(bundle.spec);
       faultPoint('monitor');
       const terminal = await consoleHelper(o.cacheDir, o.consoleSocket, bundle.spec.process.consoleSize);
-      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), [...terminal, ...launcher], cgroups);
+      const { child: monitor, reply } = await startMonitor(ctx, id, o, join(layout.dir, 'monitor.log'), [...terminal, ...launcher], host, cgroups);
       // The sentry's pid, which stands for the container's init. Whole or not at all, as runc
       // writes it: a reader never sees half a pid.
       if (o.pidFile) await writePidFile(o.pidFile, String(reply.pid ?? monitor.pid), monitor, layout.controlSocket);
@@ -195,11 +196,11 @@ function recordedHooks(hooks: Hooks | undefined): ContainerRecord['hooks'] {
  * monitor use beside it (measured under TCG: about 200 MiB), config.json's CPU values, and its
  * pids limit, raised (with a warning) only when below what the VM's own tasks need.
  */
-function hostCgroupLimits(ctx: RuntimeContext, spec: Spec): HostCgroupLimits {
+function hostCgroupLimits(ctx: RuntimeContext, spec: Spec, host: HostLimits): HostCgroupLimits {
   const cpu = spec.linux?.resources?.cpu ?? {};
   const limits: HostCgroupLimits = { cpuQuota: cpu.quota && cpu.quota > 0 ? cpu.quota : undefined, cpuPeriod: cpu.period || undefined, cpuShares: cpu.shares || undefined, cpus: cpu.cpus || undefined };
   const limit = spec.linux?.resources?.memory?.limit;
-  if (limit && limit > 0) limits.memoryBytes = (guestSize(spec, hostLimits()).memoryMiB + VMM_OVERHEAD_MIB) * 1024 * 1024;
+  if (limit && limit > 0) limits.memoryBytes = (guestSize(spec, host).memoryMiB + VMM_OVERHEAD_MIB) * 1024 * 1024;
   const pids = spec.linux?.resources?.pids?.limit;
   if (pids && pids > 0) {
     const { pids: max, raisedBy } = hostPidsLimit(pids);
@@ -211,9 +212,10 @@ function hostCgroupLimits(ctx: RuntimeContext, spec: Spec): HostCgroupLimits {
   return limits;
 }
 
-async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], cgroups: string[] = []): Promise<ReadyChild> {
+async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], host: HostLimits, cgroups: string[] = []): Promise<ReadyChild> {
   const args: MonitorArgs = {
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
+    defaultGuestMemoryMiB: host.defaultGuestMemoryMiB,
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).

@@ -79,7 +79,7 @@ ${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}  
       <target type='virtio' name='${AGENT_PORT}'/>
     </channel>
     <controller type='usb' model='none'/>
-    <memballoon model='none'/>
+    <memballoon model='virtio' freePageReporting='on'/>
   </devices>
   <seclabel type='none' model='dac'/>
 ${qemuArgs(o.nic)}</domain>

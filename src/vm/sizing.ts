@@ -1,10 +1,15 @@
 // How big a container's VM is, from linux.resources. Returns its reasons too, so the caller
 // can log why a value differs from what config.json asked for.
+import { VmrunError } from '../errors.js';
 import type { Spec } from '../generated/config.js';
 
 const MiB = 1024 * 1024;
-/** Memory for the container's processes when config.json sets no limit. */
-export const DEFAULT_CONTAINER_MEMORY_MIB = 256;
+/**
+ * The whole guest's memory when config.json sets no limit, unless VMRUN_DEFAULT_MEMORY says
+ * otherwise (docs/compat.md). The host pays only for what the guest touches, and free page
+ * reporting gives back what it frees; every guest's struct pages cost ~1.6% of it, touched at boot.
+ */
+export const DEFAULT_GUEST_MEMORY_MIB = 2048;
 /** Below this a guest kernel plus a process cannot do useful work. */
 export const MIN_CONTAINER_MEMORY_MIB = 64;
 /**
@@ -56,8 +61,29 @@ export function hostPidsLimit(limit: number): { pids: number; raisedBy: number }
 }
 
 export interface HostLimits {
+  /** The CPUs vmrun may run on: its affinity, which its cpuset bounds. */
   cpus: number;
   memoryMiB: number;
+  /** The guest's memory for a container without a memory limit (VMRUN_DEFAULT_MEMORY). */
+  defaultGuestMemoryMiB: number;
+}
+
+/**
+ * VMRUN_DEFAULT_MEMORY's value in MiB: a size such as 4G, 1536M or 1536MiB (binary units), a
+ * bare number being MiB; undefined or empty gives the default.
+ */
+export function parseDefaultMemory(value: string | undefined, name = 'VMRUN_DEFAULT_MEMORY'): number {
+  if (value === undefined || value.trim() === '') return DEFAULT_GUEST_MEMORY_MIB;
+  const m = /^\s*(\d{1,9})\s*([kmgt]?)(i?b)?\s*$/i.exec(value);
+  const shift = { '': 20, k: 10, m: 20, g: 30, t: 40 }[(m?.[2] ?? '').toLowerCase()];
+  if (!m || shift === undefined || (m[2] === '' && m[3])) {
+    throw new VmrunError('InvalidArgument', `${name}: "${value}" is not a size such as 4G, 1536M or 2048 (MiB)`);
+  }
+  const mib = Math.ceil((Number(m[1]) * 2 ** shift) / MiB);
+  if (mib < MIN_GUEST_MEMORY_MIB) {
+    throw new VmrunError('InvalidArgument', `${name}: ${value} is less than the ${MIN_GUEST_MEMORY_MIB} MiB a guest boots in`);
+  }
+  return mib;
 }
 
 export interface GuestSize {
@@ -88,8 +114,10 @@ export function guestSize(spec: Spec, host: HostLimits): GuestSize {
 
 function containerMemory(limit: number | undefined, host: HostLimits, reasons: string[]): number {
   if (limit === undefined || limit <= 0) {
-    reasons.push(`memory: no limit set, the container gets ${DEFAULT_CONTAINER_MEMORY_MIB} MiB`);
-    return DEFAULT_CONTAINER_MEMORY_MIB;
+    // As under runc, the container may use what the guest has; one size for all such guests.
+    const guest = Math.min(host.defaultGuestMemoryMiB, host.memoryMiB);
+    reasons.push(`memory: no limit set, the guest gets ${guest} MiB (VMRUN_DEFAULT_MEMORY, at most the host's memory), touched only as used`);
+    return Math.max(guest - GUEST_OVERHEAD_MIB, MIN_CONTAINER_MEMORY_MIB);
   }
   let mib = Math.ceil(limit / MiB);
   if (mib * MiB !== limit) reasons.push(`memory: limit ${limit} bytes rounded up to ${mib} MiB`);
@@ -114,7 +142,11 @@ function vcpus(cpu: Cpu | undefined, host: HostLimits, reasons: string[]): numbe
     wanted.push(Math.ceil(cpu.quota / period));
   }
   if (cpu?.cpus) wanted.push(cpusetSize(cpu.cpus));
-  if (wanted.length === 0) return 1;
+  if (wanted.length === 0) {
+    // As under runc, the container may run on every CPU vmrun may use.
+    reasons.push(`vcpus: ${host.cpus}, the CPUs vmrun may run on (no CPU limit set)`);
+    return host.cpus;
+  }
   // Both a quota and a cpuset bound how many CPUs run at once: the smaller wins.
   let n = Math.min(...wanted);
   if (n < 1) n = 1;
