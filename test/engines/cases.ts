@@ -9,8 +9,12 @@ import { cli, IMAGE, onTerminal, vmrunLeftovers, type CliOptions, type Engine, t
 
 /** A busybox container that serves "hello from NAME" on port 80. */
 const SERVE = (name: string) => ['sh', '-c', `mkdir -p /www && echo "hello from ${name}" > /www/index.html && exec httpd -f -p 80 -h /www`];
-/** Prints its terminal's size, says ready, and prints it again on every resize. */
-const SIZES = ['sh', '-c', 'trap "stty size" WINCH; stty size; echo ready; while :; do sleep 0.1; done'];
+/**
+ * Prints its terminal's size, says ready, and prints it again on every resize. A second first:
+ * Docker 20.10's client sizes the terminal only once the process has started, so that under
+ * runc too its first instant sees 0x0 (Podman's conmon sizes it before start).
+ */
+const SIZES = ['sh', '-c', 'sleep 1; stty size; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done'];
 /**
  * The container's own cgroup folder in the guest's cgroup v2, in shell: /sys/fs/cgroup with a
  * cgroup namespace; without one (Podman and Docker on a cgroup v1 host), the guest's whole
