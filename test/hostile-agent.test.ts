@@ -185,6 +185,17 @@ describe('a guest that breaks the protocol', () => {
     expect(stops).toEqual([[255, `the guest broke the agent protocol: a control message of more than ${MAX_UNTRUSTED_MESSAGE} bytes, the most this side accepts`]]);
   });
 
+  test("an agent of another vmrun's setup (no common version) is named as such, with the way out", async () => {
+    const [hostSocket, guestSocket] = await connectedSockets('agent.sock');
+    const stops: [number, string][] = [];
+    const host = agentChannel(hostSocket, {
+      log: recordingLogger([]), stop: () => undefined, lose: (why) => void stops.push([255, why]), execExited: () => undefined, dns: () => undefined,
+    });
+    await new HostileGuest(guestSocket).message({ type: 'hello', versions: [1], window: 65536 });
+    await expect(host.hello('vmrun-monitor')).rejects.toThrow(/no common protocol version/);
+    expect(stops).toEqual([[255, `no common protocol version: this side speaks ${PROTOCOL_VERSIONS.join(', ')}, the peer 1: its agent is of another vmrun; run \`vmrun setup\``]]);
+  });
+
   test('the VM ending (the socket closing) is not called a broken protocol', async () => {
     const { guest, stops, closed } = await hostAndGuest();
     guest.socket.end();

@@ -42,10 +42,13 @@ export function agentChannel(port: Duplex, link: AgentLink): AgentChannel {
       (e: Error) => channel.respond(r.id, e),
     ).catch(() => undefined); // the channel closed meanwhile
   });
-  channel.on('close', () => {
+  channel.on('close', (reason: Error) => {
     guestLog.flush();
     const broken = channel.protocolBreak;
-    link.lose(broken ? `the guest broke the agent protocol: ${broken.message}` : 'the VM ended without reporting the exit status');
+    if (broken) link.lose(`the guest broke the agent protocol: ${broken.message}`);
+    // Assets that an older or newer vmrun's setup made: the hello is where that shows.
+    else if (reason.message.startsWith('no common protocol version')) link.lose(`${reason.message}: its agent is of another vmrun; run \`vmrun setup\``);
+    else link.lose('the VM ended without reporting the exit status');
   });
   return channel;
 }
