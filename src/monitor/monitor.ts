@@ -428,7 +428,7 @@ export class Monitor {
       }
       case 'update': {
         if (this.stopping) throw this.notIn('container not running');
-        const plan = planUpdate(r.resources, this.bandwidth, this.shape, hostLimits());
+        const plan = planUpdate(r.resources, this.bandwidth, this.shape, hostLimits(this.o.defaultGuestMemoryMiB));
         if (Object.keys(plan.guest).length > 0) await channel.request({ op: 'update', cgroup: plan.guest });
         this.bandwidth = plan.bandwidth;
         const notes = [...plan.notes, ...(await changeCgroup(this.record.cgroups ?? [], plan.host))];
