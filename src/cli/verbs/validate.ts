@@ -17,7 +17,7 @@ export function register(program: Command): void {
         for (const reason of size.reasons) loggerFor(globalsOf(cmd)).debug(reason);
         process.stdout.write(
           `${bundle.dir}: valid bundle; its VM would have ${size.memoryMiB} MiB ` +
-            `(${size.containerMemoryMiB} MiB for the container) and ${size.vcpus} vCPU\n`,
+            `(${size.containerMemoryMiB} MiB for the container) and ${size.vcpus} vCPU${size.vcpus === 1 ? '' : 's'}\n`,
         );
       }),
     );
