@@ -2,7 +2,7 @@ import { lstat, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { checkInstalled, install, INSTALLED_COMMAND, THIS_COMMAND } from '../src/host/install.js';
+import { checkInstalled, install, THIS_COMMAND } from '../src/host/install.js';
 
 describe('vmrun on the PATH', () => {
   let dir = '';
@@ -12,11 +12,6 @@ describe('vmrun on the PATH', () => {
     at = join(dir, 'vmrun');
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
-
-  test("is a link in /usr/local/bin to this checkout's bin/vmrun", () => {
-    expect(INSTALLED_COMMAND).toBe('/usr/local/bin/vmrun');
-    expect(THIS_COMMAND).toMatch(/\/bin\/vmrun$/);
-  });
 
   test('is missing until installed, then found', async () => {
     expect(await checkInstalled(at, THIS_COMMAND)).toEqual({ missing: `${at}, a link to ${THIS_COMMAND}` });

@@ -10,11 +10,15 @@ import { cli, IMAGE, onTerminal, vmrunLeftovers, type CliOptions, type Engine, t
 /** A busybox container that serves "hello from NAME" on port 80. */
 const SERVE = (name: string) => ['sh', '-c', `mkdir -p /www && echo "hello from ${name}" > /www/index.html && exec httpd -f -p 80 -h /www`];
 /**
- * Prints its terminal's size, says ready, and prints it again on every resize. A second first:
- * Docker 20.10's client sizes the terminal only once the process has started, so that under
- * runc too its first instant sees 0x0 (Podman's conmon sizes it before start).
+ * Prints its terminal's size, says ready, and prints it again on every resize. Docker 20.10's
+ * client sizes the terminal only once the process has started, so that under runc too its first
+ * instant sees 0x0: under Docker the script waits (up to 30 s) for a size first. Podman's conmon
+ * sizes it before start, so there it is read at once.
  */
-const SIZES = ['sh', '-c', 'sleep 1; stty size; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done'];
+const sizes = (e: Engine) => {
+  const wait = e.name === 'docker' ? 'i=0; while [ "$(stty size 2>/dev/null || echo 0 0)" = "0 0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; ' : '';
+  return ['sh', '-c', `${wait}stty size; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
+};
 /**
  * The container's own cgroup folder in the guest's cgroup v2, in shell: /sys/fs/cgroup with a
  * cgroup namespace; without one (Podman and Docker on a cgroup v1 host), the guest's whole
@@ -53,7 +57,7 @@ export function engineCases(e: Engine): void {
     });
 
     test("-it gives the terminal's size, and a resize reaches the process", async () => {
-      const r = await onTerminal(e, [31, 101], [['ready', 'resize:42:123'], ['42 123', 'send:\u0003']], ['run', '--rm', '-it', IMAGE, ...SIZES]);
+      const r = await onTerminal(e, [31, 101], [['ready', 'resize:42:123'], ['42 123', 'send:\u0003']], ['run', '--rm', '-it', IMAGE, ...sizes(e)]);
       const lines = r.stdout.split('\n').map((l) => l.trim());
       expect(lines.slice(0, 3), r.stdout).toEqual(['31 101', 'ready', '42 123']);
     });
@@ -125,7 +129,7 @@ export function engineCases(e: Engine): void {
     });
 
     test("exec -it gives the terminal's size, and a resize reaches the process", async () => {
-      const r = await onTerminal(e, [27, 88], [['ready', 'resize:33:99'], ['33 99', 'send:\u0003']], ['exec', '-it', id, ...SIZES]);
+      const r = await onTerminal(e, [27, 88], [['ready', 'resize:33:99'], ['33 99', 'send:\u0003']], ['exec', '-it', id, ...sizes(e)]);
       expect(r.stdout.split('\n').map((l) => l.trim()).slice(0, 3), r.stdout).toEqual(['27 88', 'ready', '33 99']);
     });
 
@@ -163,7 +167,8 @@ export function engineCases(e: Engine): void {
     const stopped = async (runtime: Runtime, cmd: string[], timeout: number) => {
       const id = await detached([IMAGE, ...cmd], { runtime });
       expect(await statusIs(id, 'running', { runtime })).toBe('running');
-      await new Promise((r) => setTimeout(r, 1000)); // its TERM handler set
+      // Its TERM handler set.
+      await until(async () => (await c(['logs', id], { runtime })).stdout === 'ready', 60_000);
       expect((await c(['stop', '-t', String(timeout), id], { runtime })).exitCode).toBe(0);
       const status = await inspect(id, '{{.State.ExitCode}}', { runtime });
       await c(['rm', '-f', id], { runtime });
@@ -171,8 +176,8 @@ export function engineCases(e: Engine): void {
     };
 
     test('stop gives what runc gives: a TERM handler\'s status, or 137 after the timeout', async () => {
-      const handler = ['sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.2; done'];
-      const noHandler = ['sleep', '600'];
+      const handler = ['sh', '-c', 'trap "exit 3" TERM; echo ready; while :; do sleep 0.2; done'];
+      const noHandler = ['sh', '-c', 'echo ready; exec sleep 600'];
       const vmrun = { handler: await stopped('vmrun', handler, 30), noHandler: await stopped('vmrun', noHandler, 2) };
       const runc = { handler: await stopped('runc', handler, 30), noHandler: await stopped('runc', noHandler, 2) };
       expect(vmrun).toEqual(runc);

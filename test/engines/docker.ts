@@ -3,14 +3,14 @@
 // runtime `vmrun`: before it, a busybox image imported from busybox-static (no registry); after
 // it, every container, volume and network removed, dockerd stopped, and a check that nothing of
 // vmrun, dockerd or its containerd is left.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { VMRUN } from '../helpers/cli.js';
 import { until } from '../vm/harness.js';
-import { BUSYBOX_IMAGE, cli, IMAGE, mountsUnder, psLines, vmrunLeftovers, type Engine } from './engine.js';
+import { cli, expectNothingLeft, importBusybox, psLines, type Engine } from './engine.js';
 
 /** Debian's docker.io; /usr/local/bin/docker may be another client. */
 const DOCKER = '/usr/bin/docker';
@@ -44,10 +44,7 @@ export function dockerEngine(): Engine {
     await until(up, 60_000).catch(async () => {
       throw new Error(`dockerd did not start: ${(await readFile(join(e.dir, 'dockerd.log'), 'utf8')).slice(-2000)}`);
     });
-    const rootfs = join(e.dir, 'busybox.tar');
-    execFileSync(BUSYBOX_IMAGE, ['--rootfs', rootfs]);
-    const imported = await cli(e, ['import', '--change', 'CMD ["sh"]', '--change', 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin', rootfs, IMAGE]);
-    if (imported.exitCode !== 0) throw new Error(`docker import: ${imported.stderr}`);
+    await importBusybox(e, ['CMD ["sh"]', 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   afterAll(async () => {
@@ -68,11 +65,7 @@ export function dockerEngine(): Engine {
     }
     // dockerd's containerd ends once dockerd has.
     await until(() => !psLines().some((l) => l.includes(e.dir)), 20_000).catch(() => undefined);
-    const left = [...new Set([...ids.flatMap((id) => vmrunLeftovers(e.vmrunRoot, id)), ...psLines().filter((l) => l.includes(e.dir))])];
-    const mounts = mountsUnder(e.dir);
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    await rm(e.dir, { recursive: true, force: true });
-    expect({ left, mounts }).toEqual({ left: [], mounts: [] });
+    await expectNothingLeft(e, ids);
   });
   return e;
 }

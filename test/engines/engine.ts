@@ -2,10 +2,12 @@
 // own, with vmrun (or runc, to compare) as the runtime, and a check that nothing of vmrun's is
 // left on the host by the containers it ran.
 import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import { vmLayout } from '../../src/vm/layout.js';
 
 export const PTY_RUN = fileURLToPath(new URL('../helpers/pty-run.py', import.meta.url));
@@ -83,4 +85,24 @@ function isDir(path: string): boolean {
 /** Mount points under `dir` (the engine's storage). */
 export function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
+}
+
+/** Imports busybox-static's root filesystem as IMAGE, with `changes` in the engine's syntax. */
+export async function importBusybox(e: Engine, changes: string[]): Promise<void> {
+  const rootfs = join(e.dir, 'busybox.tar');
+  execFileSync(BUSYBOX_IMAGE, ['--rootfs', rootfs]);
+  const imported = await cli(e, ['import', ...changes.flatMap((c) => ['--change', c]), rootfs, IMAGE]);
+  if (imported.exitCode !== 0) throw new Error(`${e.name} import: ${imported.stderr}`);
+}
+
+/**
+ * After the engine has removed everything: fails if anything of vmrun's containers `ids`, or any
+ * process or mount of the engine's scratch folder, is left; the host is cleaned up even so.
+ */
+export async function expectNothingLeft(e: Engine, ids: string[]): Promise<void> {
+  const left = [...new Set([...ids.flatMap((id) => vmrunLeftovers(e.vmrunRoot, id)), ...psLines().filter((l) => l.includes(e.dir))])];
+  const mounts = mountsUnder(e.dir);
+  for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
+  await rm(e.dir, { recursive: true, force: true });
+  expect({ left, mounts }).toEqual({ left: [], mounts: [] });
 }

@@ -1,12 +1,11 @@
 // Podman (with conmon) for one test file, with storage, networks and vmrun's --root of the
 // file's own: before it, a busybox image imported from busybox-static (no registry); after it,
 // every container, volume and network removed, and a check that nothing of vmrun is left.
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { VMRUN } from '../helpers/cli.js';
-import { BUSYBOX_IMAGE, cli, IMAGE, mountsUnder, psLines, vmrunLeftovers, type Engine } from './engine.js';
+import { cli, expectNothingLeft, importBusybox, type Engine } from './engine.js';
 
 /** runc and crun need these on these machines (no CAP_SYS_RESOURCE here); vmrun does not. */
 const RUNC_ULIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1000:1000'];
@@ -28,10 +27,7 @@ export function podmanEngine(): Engine {
     e.dir = await mkdtemp('/tmp/vmrun-podman-');
     // Podman passes its runtime no --root (nor --runtime-flag to the cleanup conmon runs).
     e.vmrunRoot = '/run/vmrun';
-    const rootfs = join(e.dir, 'busybox.tar');
-    execFileSync(BUSYBOX_IMAGE, ['--rootfs', rootfs]);
-    const imported = await cli(e, ['import', '--change', 'CMD=["sh"]', '--change', 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin', rootfs, IMAGE]);
-    if (imported.exitCode !== 0) throw new Error(`podman import: ${imported.stderr}`);
+    await importBusybox(e, ['CMD=["sh"]', 'ENV=PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   afterAll(async () => {
@@ -40,11 +36,7 @@ export function podmanEngine(): Engine {
     // Whatever a failed test left, then the storage itself.
     await cli(e, ['rm', '--all', '--force', '--time', '0']);
     await cli(e, ['system', 'reset', '--force']);
-    const left = [...new Set([...ids.flatMap((id) => vmrunLeftovers(e.vmrunRoot, id)), ...psLines().filter((l) => l.includes(e.dir))])];
-    const mounts = mountsUnder(e.dir);
-    for (const m of mounts.reverse()) execFileSync('umount', ['-l', m]);
-    await rm(e.dir, { recursive: true, force: true });
-    expect({ left, mounts }).toEqual({ left: [], mounts: [] });
+    await expectNothingLeft(e, ids);
   });
   return e;
 }

@@ -6,7 +6,7 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ownCpus } from '../../src/host/limits.js';
-import { cpusetSize, DEFAULT_GUEST_MEMORY_MIB } from '../../src/vm/sizing.js';
+import { cpusetSize, parseDefaultMemory } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
 import { until, vmHarness } from './harness.js';
 
@@ -29,7 +29,7 @@ describe('a container without a memory limit', () => {
     const bundle = await vm.bundle('sh', '-c', `${DD} > /dd; sleep 600`);
     expect((await vm.vmrun(['create', '--bundle', bundle, 'sz2'])).exitCode).toBe(0);
     const record = JSON.parse(await readFile(join(vm.root, 'sz2', 'state.json'), 'utf8'));
-    expect(record.guest.memoryMiB).toBe(Math.min(DEFAULT_GUEST_MEMORY_MIB, Math.floor(totalmem() / MiB)));
+    expect(record.guest.memoryMiB).toBe(Math.min(parseDefaultMemory(process.env.VMRUN_DEFAULT_MEMORY), Math.floor(totalmem() / MiB)));
     const qemu = record.qemu.pid as number;
     const idle = pssMiB(qemu); // created: booted, its process waiting for start
     expect((await vm.vmrun(['start', 'sz2'])).exitCode).toBe(0);
