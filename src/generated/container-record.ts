@@ -43,11 +43,15 @@ export interface ContainerRecord {
   virtiofsd?: HostProcess[];
   passt?: HostProcess;
   /**
-   * The interfaces of the container's named network namespace joined to the VM at start, so that a delete after a crash of the monitor can take the redirects off them.
+   * What start changed in the container's named network namespace (the interfaces joined to the VM, its port range), so that a delete after a crash of the monitor can put it back.
    */
   carried?: {
     namespace: string;
     interfaces: string[];
+    /**
+     * The namespace's ip_local_port_range before vmrun gave its own sockets ports of their own (Docker's embedded DNS), to be put back.
+     */
+    portRange?: string;
   };
   /**
    * The host cgroup directories vmrun made for linux.cgroupsPath, one per hierarchy; delete removes them.

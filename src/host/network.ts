@@ -96,13 +96,17 @@ export function ownReplyFilters(itf: string, tap: string): string[][] {
   ];
 }
 
-/** Gives the namespace's own sockets OWN_PORTS; resolves to what puts its range back. */
-export async function useOwnPorts(): Promise<() => Promise<void>> {
-  const file = '/proc/sys/net/ipv4/ip_local_port_range';
-  const before = (await readFile(file, 'utf8')).trim().replace(/\s+/, ' ');
-  await writeFile(file, `${OWN_PORTS.first} ${OWN_PORTS.last}`);
-  return () => writeFile(file, before);
+const PORT_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
+
+/** Gives the namespace's own sockets OWN_PORTS; resolves to the range before, "FIRST LAST". */
+export async function useOwnPorts(): Promise<string> {
+  const before = (await readFile(PORT_RANGE, 'utf8')).trim().replace(/\s+/, ' ');
+  await writeFile(PORT_RANGE, `${OWN_PORTS.first} ${OWN_PORTS.last}`);
+  return before;
 }
+
+/** Puts back the port range of this process's namespace. */
+export const restorePorts = (range: string) => writeFile(PORT_RANGE, range);
 
 /** Keeps the DNS replies to the namespace's own queries on `itf`, joined to `tap` already, for its stack. */
 export async function keepOwnReplies(itf: string, tap: string): Promise<void> {
@@ -115,10 +119,13 @@ export async function separateInterface(name: string): Promise<void> {
   await command('tc', ['qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
 }
 
-/** The same from outside the namespace, for a delete after the monitor died. */
-export async function separateInterfacesIn(namespace: string, names: string[]): Promise<void> {
+/** The same from outside the namespace, for a delete after the monitor died, and its port range. */
+export async function separateInterfacesIn(namespace: string, names: string[], portRange?: string): Promise<void> {
   for (const name of names) {
     await command('nsenter', [`--net=${namespace}`, 'tc', 'qdisc', 'del', 'dev', name, 'ingress']).catch(() => undefined);
+  }
+  if (portRange && /^\d+ \d+$/.test(portRange)) {
+    await command('nsenter', [`--net=${namespace}`, 'sysctl', '-q', '-w', `net.ipv4.ip_local_port_range=${portRange}`]).catch(() => undefined);
   }
 }
 

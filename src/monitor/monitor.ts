@@ -27,7 +27,7 @@ import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
-import { joinInterfaces, keepOwnReplies, namespaceNetwork, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
+import { joinInterfaces, keepOwnReplies, namespaceNetwork, restorePorts, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
 import { networkMode, networkNamespace } from '../oci/network-mode.js';
 import type { Spec } from '../generated/config.js';
@@ -108,6 +108,8 @@ export class Monitor {
   private channel?: AgentChannel;
   /** The namespace interfaces joined to the VM's taps at start. */
   private carried?: string[];
+  /** The namespace's port range before start changed it (for Docker's embedded DNS). */
+  private portRangeBefore?: string;
   private execs?: ExecSessions;
   /**
    * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
@@ -504,7 +506,7 @@ export class Monitor {
       this.carried.push(itf.name);
       this.cleanups.push(`the redirects of ${itf.name}`, () => separateInterface(itf.name));
       // A named namespace outlives the container: a delete after a crash takes the redirects off.
-      if (this.netnsPath) await this.update({ carried: { namespace: this.netnsPath, interfaces: [...this.carried] } });
+      await this.recordCarried();
       if (keepReplies) {
         await keepOwnReplies(itf.name, tap).catch((e: Error) => this.o.log.warn(`external names may not resolve: the replies to the namespace's own DNS queries on ${itf.name} are not kept for it: ${e.message}`));
       }
@@ -519,13 +521,21 @@ export class Monitor {
    */
   private async ownPorts(): Promise<boolean> {
     try {
-      const restore = await useOwnPorts();
-      this.cleanups.push("the namespace's port range", restore);
+      const before = await useOwnPorts();
+      this.portRangeBefore = before;
+      this.cleanups.push("the namespace's port range", () => restorePorts(before));
+      await this.recordCarried();
       return true;
     } catch (e) {
       this.o.log.warn(`external names may not resolve: the namespace's own port range is not set: ${(e as Error).message}`);
       return false;
     }
+  }
+
+  /** A named namespace outlives the container: a delete after a crash puts back what start changed. */
+  private async recordCarried(): Promise<void> {
+    if (!this.netnsPath) return;
+    await this.update({ carried: { namespace: this.netnsPath, interfaces: [...(this.carried ?? [])], ...(this.portRangeBefore && { portRange: this.portRangeBefore }) } });
   }
 
   private async forward(signal: number): Promise<void> {

@@ -78,7 +78,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     // exits when the monitor goes; one that has not yet is ended with the VM's processes.
     const fresh = await ctx.store.load(id).catch(() => record);
     await destroyLeftovers([fresh.warden, fresh.qemu, ...(fresh.virtiofsd ?? []), fresh.passt, fresh.sentry].filter((p) => p !== undefined));
-    if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces);
+    if (fresh.carried) await separateInterfacesIn(fresh.carried.namespace, fresh.carried.interfaces, fresh.carried.portRange);
     await rm(layout.dir, { recursive: true, force: true });
     // A cgroup that cannot go fails the delete, which can then be tried again.
     await removeCgroup(fresh.cgroups ?? []);
