@@ -431,10 +431,12 @@ export class Monitor {
       case 'update': {
         if (this.stopping) throw this.notIn('container not running');
         const plan = planUpdate(r.resources, this.bandwidth, this.shape, hostLimits(this.o.defaultGuestMemoryMiB));
+        // The host cgroup first: it is what may refuse (a cpuset its parent does not allow), and
+        // then nothing has changed.
+        const hostNotes = await changeCgroup(this.record.cgroups ?? [], plan.host);
         if (Object.keys(plan.guest).length > 0) await channel.request({ op: 'update', cgroup: plan.guest });
         this.bandwidth = plan.bandwidth;
-        const notes = [...plan.notes, ...(await changeCgroup(this.record.cgroups ?? [], plan.host))];
-        return { notes };
+        return { notes: [...plan.notes, ...hostNotes] };
       }
       default:
         throw new VmrunError('InvalidArgument', `${r.op} is not a transition`);
