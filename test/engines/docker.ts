@@ -5,7 +5,7 @@
 // vmrun, dockerd or its containerd is left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { VMRUN } from '../helpers/cli.js';
@@ -30,10 +30,13 @@ export function dockerEngine(): Engine {
     e.dir = await mkdtemp('/tmp/vmrun-docker-');
     // The shim gives its runtime the root <exec-root>/runtime-<name>/<namespace>.
     e.vmrunRoot = join(e.dir, 'exec', 'runtime-vmrun', 'moby');
+    // A configuration of its own: the host's /etc/docker/daemon.json may name vmrun already.
+    const config = join(e.dir, 'daemon.json');
+    await writeFile(config, '{}\n');
     const log = openSync(join(e.dir, 'dockerd.log'), 'a');
     try {
       daemon = spawn('dockerd', [
-        '--data-root', join(e.dir, 'data'), '--exec-root', join(e.dir, 'exec'), '--pidfile', join(e.dir, 'dockerd.pid'),
+        '--config-file', config, '--data-root', join(e.dir, 'data'), '--exec-root', join(e.dir, 'exec'), '--pidfile', join(e.dir, 'dockerd.pid'),
         '-H', `unix://${join(e.dir, 'docker.sock')}`, '--add-runtime', `vmrun=${VMRUN}`,
       ], { stdio: ['ignore', log, log] });
     } finally {
