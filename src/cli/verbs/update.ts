@@ -86,7 +86,7 @@ function fromFlags(f: UpdateFlags): Resources {
       mems: f.cpusetMems,
     },
     pids: { limit: int('--pids-limit', f.pidsLimit, true) },
-    blockIO: { weight: int('--blkio-weight', f.blkioWeight, true) },
+    blockIO: { weight: int('--blkio-weight', f.blkioWeight, false) },
   };
   return r;
 }
