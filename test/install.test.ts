@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -20,9 +20,16 @@ describe('vmrun on the PATH', () => {
     expect(await checkInstalled(at, THIS_COMMAND)).toEqual({});
   });
 
-  test('replaces a link to another checkout', async () => {
-    await symlink('/elsewhere/bin/vmrun', at);
-    expect((await checkInstalled(at, THIS_COMMAND)).missing).toBe(`${at} links to /elsewhere/bin/vmrun; setup links it to ${THIS_COMMAND}`);
+  test("leaves a link to another checkout's vmrun, and replaces one whose target is gone", async () => {
+    const other = join(dir, 'other');
+    await mkdir(join(other, 'bin'), { recursive: true });
+    await mkdir(join(other, 'dist', 'src', 'cli'), { recursive: true });
+    await writeFile(join(other, 'bin', 'vmrun'), '#!/bin/sh\n');
+    await writeFile(join(other, 'dist', 'src', 'cli', 'main.js'), '');
+    await symlink(join(other, 'bin', 'vmrun'), at);
+    expect(await checkInstalled(at, THIS_COMMAND)).toEqual({});
+    await rm(other, { recursive: true });
+    expect((await checkInstalled(at, THIS_COMMAND)).missing).toBe(`${at} links to ${join(other, 'bin', 'vmrun')}, which is gone; setup links it to ${THIS_COMMAND}`);
     await install(at, THIS_COMMAND);
     expect(await readlink(at)).toBe(THIS_COMMAND);
   });
