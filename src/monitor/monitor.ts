@@ -243,6 +243,8 @@ export class Monitor {
       const hooksDone = step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
       const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone]);
       const tHello = Date.now();
+      // Beside the process's create, off its path; done before the container is created.
+      const plugging = monitor.plugCpus(channel, size.vcpus);
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
       // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
@@ -253,7 +255,9 @@ export class Monitor {
       if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));
       // Its size from now on: engines set it on the master after create, and later resize it.
       if (terminalOut) monitor.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => monitor.resize(rows, cols), { known: plan.process.consoleSize });
-      o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
+      const tProcess = Date.now();
+      await step('process', plugging);
+      o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: tProcess - tHello, cpusMs: Date.now() - tHello, guest: result?.boot }, 'container created');
       await step('hooks', monitor.runHooks('createContainer', 'creating'));
       await step('control', monitor.serve(channel));
       for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
@@ -369,6 +373,27 @@ export class Monitor {
       throw e;
     });
     return channel;
+  }
+
+  /**
+   * The vCPUs of the guest's shape beyond the one it booted on (src/vm/domain-xml.ts), plugged
+   * in and brought online by the agent. Failing leaves the container fewer CPUs, not none:
+   * logged, and `update` maps cpusets onto those the guest has.
+   */
+  private async plugCpus(channel: AgentChannel, vcpus: number): Promise<void> {
+    if (vcpus <= 1) return;
+    const warn = (why: string) => {
+      if (!this.failing) this.o.log.warn(`the container gets fewer CPUs than the ${vcpus} it may use: ${why}`);
+    };
+    // After a failed plug the agent still onlines what did arrive, without waiting for more.
+    const plugged = await this.driver.setVcpus(vcpus).then(() => vcpus, (e: Error) => (warn(e.message), 1));
+    const result = await channel.request({ op: 'cpus', count: plugged }).catch((e: Error) => void warn(e.message));
+    if (!result) return;
+    // From the guest: a count, at most what it may have.
+    const online = (result as { online?: unknown }).online;
+    if (typeof online !== 'number' || !Number.isInteger(online) || online < 1 || online > vcpus) return warn(`the guest's agent answered ${String(JSON.stringify(online)).slice(0, 40)} CPUs online`);
+    if (online < plugged) warn(`the guest has ${online} online`);
+    this.shape = { ...this.shape, vcpus: online };
   }
 
   private bootFailed(why: string): VmrunError {

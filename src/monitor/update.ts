@@ -14,6 +14,7 @@ const MiB = 1024 * 1024;
 /** The VM as it was booted. */
 export interface GuestShape {
   memoryMiB: number;
+  /** The vCPUs the guest has online: its shape's all, unless plugging some in failed. */
   vcpus: number;
   /** Whether create made a host cgroup (linux.cgroupsPath) that mirrors the limits. */
   hostCgroup: boolean;
