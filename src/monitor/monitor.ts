@@ -386,8 +386,11 @@ export class Monitor {
       if (!this.failing) this.o.log.warn(`the container gets fewer CPUs than the ${vcpus} it may use: ${why}`);
     };
     // After a failed plug the agent still onlines what did arrive, without waiting for more.
+    const t0 = Date.now();
     const plugged = await this.driver.setVcpus(vcpus).then(() => vcpus, (e: Error) => (warn(e.message), 1));
+    const t1 = Date.now();
     const result = await channel.request({ op: 'cpus', count: plugged }).catch((e: Error) => void warn(e.message));
+    this.o.log.debug({ setvcpusMs: t1 - t0, onlineMs: Date.now() - t1 }, 'vCPUs plugged in');
     if (!result) return;
     // From the guest: a count, at most what it may have.
     const online = (result as { online?: unknown }).online;
