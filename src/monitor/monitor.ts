@@ -43,7 +43,7 @@ import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
-import { initialBandwidth, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
+import { initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
 import { changeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
@@ -392,9 +392,8 @@ export class Monitor {
     const result = await channel.request({ op: 'cpus', count: plugged }).catch((e: Error) => void warn(e.message));
     this.o.log.debug({ setvcpusMs: t1 - t0, onlineMs: Date.now() - t1 }, 'vCPUs plugged in');
     if (!result) return;
-    // From the guest: a count, at most what it may have.
-    const online = (result as { online?: unknown }).online;
-    if (typeof online !== 'number' || !Number.isInteger(online) || online < 1 || online > vcpus) return warn(`the guest's agent answered ${String(JSON.stringify(online)).slice(0, 40)} CPUs online`);
+    const online = onlineCount(result, vcpus);
+    if (online === undefined) return warn(`the guest's agent answered ${String(JSON.stringify(result)).slice(0, 60)}, not a count of CPUs online`);
     if (online < plugged) warn(`the guest has ${online} online`);
     this.shape = { ...this.shape, vcpus: online };
   }

@@ -20,6 +20,15 @@ export interface GuestShape {
   hostCgroup: boolean;
 }
 
+/**
+ * The guest's answer to the cpus request (how many CPUs it has online), if it is one a guest of
+ * `vcpus` can give: an integer from 1 to its shape.
+ */
+export function onlineCount(result: unknown, vcpus: number): number | undefined {
+  const online = (result as { online?: unknown } | undefined)?.online;
+  return typeof online === 'number' && Number.isInteger(online) && online >= 1 && online <= vcpus ? online : undefined;
+}
+
 /** The container's CPU bandwidth now: cpu.max holds both, so an update of one keeps the other. */
 export interface CpuBandwidth {
   /** µs per period, or -1 for none. */
