@@ -15,6 +15,8 @@ import { configureNetwork } from './network.js';
 import { EmbeddedDns } from './dns.js';
 import { updateCgroup } from './cgroup.js';
 import { guestStats } from './stats.js';
+import { onlineCpus } from './cpus.js';
+import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
 import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
@@ -117,6 +119,8 @@ class Agent {
       }
       case 'stats':
         return { ...guestStats() };
+      case 'cpus':
+        return { online: await onlineCpus(r.count, CPUS_WAIT_MS) };
       case 'update':
         updateCgroup(r.cgroup);
         // Later execs join it too.

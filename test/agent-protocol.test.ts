@@ -15,6 +15,7 @@ describe('agent protocol schema', () => {
     ['start', { type: 'request', id: 2, op: 'start' }],
     ['signal --all', { type: 'request', id: 3, op: 'signal', process: 'init', signal: 15, all: true }],
     ['exec', { type: 'request', id: 4, op: 'exec', process: 'e1', spec: plan.process, stdio: { stdout: 4, terminal: true } }],
+    ['cpus', { type: 'request', id: 5, op: 'cpus', count: 2 }],
     ['ok response', { type: 'response', id: 3, ok: true, result: { pids: [1, 7] } }],
     ['error response', { type: 'response', id: 3, ok: false, error: { code: 'NoSuchProcess', message: 'no such process' } }],
     ['exit event', { type: 'event', event: 'exit', process: 'init', status: 137, signal: 9 }],
@@ -32,6 +33,8 @@ describe('agent protocol schema', () => {
     ['an exit status out of range', { type: 'event', event: 'exit', process: 'init', status: 300 }],
     ['a process name with a slash', { type: 'event', event: 'exit', process: 'a/b', status: 0 }],
     ['an unknown message type', { type: 'gossip' }],
+    ['cpus without a count', { type: 'request', id: 1, op: 'cpus' }],
+    ['cpus of none', { type: 'request', id: 1, op: 'cpus', count: 0 }],
   ])('rejects %s', (_name, message) => {
     expect(checkAgentMessage(message)).toMatchObject({ ok: false });
   });

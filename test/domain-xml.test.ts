@@ -146,6 +146,18 @@ describe('domain XML', () => {
     expect(await xpath(xml, 'string(/domain/memory)')).toBe(String(512 + GUEST_OVERHEAD_MIB));
     expect(await xpath(xml, 'string(/domain/vcpu)')).toBe('2');
   });
+
+  test('boots on one vCPU of its shape; a one-vCPU guest has no current', async () => {
+    const spec = defaultSpec();
+    spec.linux!.resources = { cpu: { quota: 200_000, period: 100_000 } };
+    const xml = domainXml(spec, options(spec));
+    expect(await xpath(xml, 'string(/domain/vcpu)')).toBe('2');
+    expect(await xpath(xml, 'string(/domain/vcpu/@current)')).toBe('1');
+    spec.linux!.resources = { cpu: { quota: 100_000, period: 100_000 } };
+    const one = domainXml(spec, options(spec));
+    expect(await xpath(one, 'string(/domain/vcpu)')).toBe('1');
+    expect(await xpath(one, 'count(/domain/vcpu/@current)')).toBe('0');
+  });
 });
 
 describe('socket paths', () => {

@@ -12,6 +12,7 @@ import type { Spec } from '../src/generated/config.js';
 import { mountArgs } from '../guest-agent/mounts.js';
 import { processFlags } from '../guest-agent/process-flags.js';
 import { networkScript } from '../guest-agent/network.js';
+import { cpuList } from '../guest-agent/cpus.js';
 
 const usable = { kvmDevice: true, hardwareFlags: true, pvm: false };
 
@@ -39,6 +40,14 @@ describe('accelerator', () => {
   test('on this machine auto says TCG: /dev/kvm here is the PVM kind', () => {
     // The machines this project runs on (see PLATFORM.md) have no vmx/svm flag.
     expect(chooseAccel('auto', probeHost()).accel).toBe('tcg');
+  });
+});
+
+describe("the guest's CPU lists", () => {
+  test('reads the kernel\'s ranges', () => {
+    expect(cpuList('0\n')).toEqual([0]);
+    expect(cpuList('0-2,5\n')).toEqual([0, 1, 2, 5]);
+    expect(cpuList('\n')).toEqual([]);
   });
 });
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { changeCgroup, changeFiles, type Hierarchy } from '../src/host/cgroups.js';
-import { initialBandwidth, planUpdate } from '../src/monitor/update.js';
+import { initialBandwidth, onlineCount, planUpdate } from '../src/monitor/update.js';
 import { FLAG_OF, formatCpuset, parseCpuset, parseInteger, parseSize, readResources, updateProblems, type ResourceUpdate } from '../src/oci/resource-update.js';
 import { checkConfigPart } from '../src/oci/bundle.js';
 import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../src/vm/sizing.js';
@@ -179,6 +179,14 @@ describe("the update's plan: the guest's cgroup v2 files and the host cgroup's l
     expect(plan({ pids: { limit: 50 } })).toMatchObject({ guest: { 'pids.max': '50' }, host: { pids: VMM_TASKS } });
     expect(plan({ pids: { limit: 5000 } }).host.pids).toBe(5000);
     expect(plan({ pids: { limit: -1 } })).toMatchObject({ guest: { 'pids.max': 'max' }, host: { pids: -1 } });
+  });
+});
+
+describe("the guest's count of CPUs online, which update's cpusets map onto", () => {
+  test('is taken from 1 to the shape, and nothing else from the guest', () => {
+    expect(onlineCount({ online: 2 }, 2)).toBe(2);
+    expect(onlineCount({ online: 1 }, 4)).toBe(1);
+    for (const bad of [{ online: 3 }, { online: 0 }, { online: 1.5 }, { online: '2' }, {}, undefined]) expect(onlineCount(bad, 2)).toBeUndefined();
   });
 });
 

@@ -19,10 +19,15 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   ps: 30_000,
   stats: 30_000,
   update: 30_000,
+  // Waits up to CPUS_WAIT_MS for plugged vCPUs to appear, then onlines each (tens of ms under TCG).
+  cpus: 30_000,
   shutdown: 30_000,
   // The agent's, to the host: the host's relay gives up after 10 s (src/monitor/dns-relay.ts).
   dns: 12_000,
 };
+
+/** How long the agent waits for the vCPUs the host plugged in to appear in the guest. */
+export const CPUS_WAIT_MS = 15_000;
 
 /** How long a host process (the monitor, an exec relay) may take to say hello on the exec socket. */
 export const HELLO_DEADLINE_MS = 10_000;

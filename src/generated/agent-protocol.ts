@@ -22,6 +22,7 @@ export type Request1 =
   | ShutdownRequest
   | UpdateRequest
   | StatsRequest
+  | CpusRequest
   | DnsRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
@@ -318,6 +319,13 @@ export interface UpdateRequest {
  */
 export interface StatsRequest {
   op: 'stats';
+}
+/**
+ * Bring the guest's CPUs online: every present, offline one (the host plugs vCPUs in after the boot, and the guest has no uevent helper to online them), waiting a bounded time for the guest to have `count` present. The result is {"online"}: how many CPUs the guest then has online.
+ */
+export interface CpusRequest {
+  op: 'cpus';
+  count: number;
 }
 /**
  * Agent to host: one DNS message that a process of the container sent to 127.0.0.11:53, which the host sends to that address in the container's network namespace (Docker's resolver). The result is {"message"}: the answer, in base64. Bounds: src/agent/dns.ts.

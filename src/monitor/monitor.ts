@@ -43,7 +43,7 @@ import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
-import { initialBandwidth, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
+import { initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
 import { changeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
@@ -245,6 +245,8 @@ export class Monitor {
       const hooksDone = step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
       const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone]);
       const tHello = Date.now();
+      // Beside the process's create, off its path; done before the container is created.
+      const plugging = monitor.plugCpus(channel, size.vcpus);
       const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
       monitor.output = output;
       // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
@@ -255,7 +257,9 @@ export class Monitor {
       if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));
       // Its size from now on: engines set it on the master after create, and later resize it.
       if (terminalOut) monitor.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => monitor.resize(rows, cols), { known: plan.process.consoleSize });
-      o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: Date.now() - tHello, guest: result?.boot }, 'container created');
+      const tProcess = Date.now();
+      await step('process', plugging);
+      o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: tProcess - tHello, cpusMs: Date.now() - tHello, guest: result?.boot }, 'container created');
       await step('hooks', monitor.runHooks('createContainer', 'creating'));
       await step('control', monitor.serve(channel));
       for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
@@ -371,6 +375,29 @@ export class Monitor {
       throw e;
     });
     return channel;
+  }
+
+  /**
+   * The vCPUs of the guest's shape beyond the one it booted on (src/vm/domain-xml.ts), plugged
+   * in and brought online by the agent. Failing leaves the container fewer CPUs, not none:
+   * logged, and `update` maps cpusets onto those the guest has.
+   */
+  private async plugCpus(channel: AgentChannel, vcpus: number): Promise<void> {
+    if (vcpus <= 1) return;
+    const warn = (why: string) => {
+      if (!this.failing) this.o.log.warn(`the container gets fewer CPUs than the ${vcpus} it may use: ${why}`);
+    };
+    // After a failed plug the agent still onlines what did arrive, without waiting for more.
+    const t0 = Date.now();
+    const plugged = await this.driver.setVcpus(vcpus).then(() => vcpus, (e: Error) => (warn(e.message), 1));
+    const t1 = Date.now();
+    const result = await channel.request({ op: 'cpus', count: plugged }).catch((e: Error) => void warn(e.message));
+    this.o.log.debug({ setvcpusMs: t1 - t0, onlineMs: Date.now() - t1 }, 'vCPUs plugged in');
+    if (!result) return;
+    const online = onlineCount(result, vcpus);
+    if (online === undefined) return warn(`the guest's agent answered ${String(JSON.stringify(result)).slice(0, 60)}, not a count of CPUs online`);
+    if (online < plugged) warn(`the guest has ${online} online`);
+    this.shape = { ...this.shape, vcpus: online };
   }
 
   private bootFailed(why: string): VmrunError {

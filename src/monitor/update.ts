@@ -14,9 +14,19 @@ const MiB = 1024 * 1024;
 /** The VM as it was booted. */
 export interface GuestShape {
   memoryMiB: number;
+  /** The vCPUs the guest has online: its shape's all, unless plugging some in failed. */
   vcpus: number;
   /** Whether create made a host cgroup (linux.cgroupsPath) that mirrors the limits. */
   hostCgroup: boolean;
+}
+
+/**
+ * The guest's answer to the cpus request (how many CPUs it has online), if it is one a guest of
+ * `vcpus` can give: an integer from 1 to its shape.
+ */
+export function onlineCount(result: unknown, vcpus: number): number | undefined {
+  const online = (result as { online?: unknown } | undefined)?.online;
+  return typeof online === 'number' && Number.isInteger(online) && online >= 1 && online <= vcpus ? online : undefined;
 }
 
 /** The container's CPU bandwidth now: cpu.max holds both, so an update of one keeps the other. */

@@ -166,6 +166,11 @@ export class EmbeddedDriver {
     await this.shell.run(`attach-device ${DOMAIN_NAME} ${xmlFile} --live`);
   }
 
+  /** Plugs vCPUs into the running VM until it has `count` (at most its domain's maximum). */
+  async setVcpus(count: number): Promise<void> {
+    await this.shell.run(`setvcpus ${DOMAIN_NAME} ${count} --live`, 30_000);
+  }
+
   /** Freezes the whole VM (its vCPUs stop), as runc's freezer does a container's processes. */
   async suspend(): Promise<void> {
     await this.shell.run(`suspend ${DOMAIN_NAME}`);

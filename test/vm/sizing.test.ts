@@ -63,6 +63,25 @@ describe("a container's vCPUs", () => {
     expect(Number(r.stdout)).toBe(cpusetSize(own));
   });
 
+  // The guest boots on one vCPU and gets the others plugged in before create returns.
+  const allOnline = (n: number) => (n === 1 ? '0' : `0-${n - 1}`);
+  test('are all online when the container starts', async () => {
+    const r = await vm.vmrun(['run', '--bundle', await vm.bundle('cat', '/sys/devices/system/cpu/online'), 'sz6']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(allOnline(cpusetSize(own)));
+  });
+
+  test('with a CPU quota are as many as it allows, all online', async () => {
+    const n = cpusetSize(own);
+    const bundle = await vm.bundle('sh', '-c', 'nproc; cat /sys/devices/system/cpu/online');
+    await editConfig(bundle, (spec) => {
+      spec.linux!.resources = { cpu: { quota: n * 100_000, period: 100_000 } };
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'sz7']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`${n}\n${allOnline(n)}`);
+  });
+
   test('with linux.resources.cpu.cpus are the CPUs of that set', async () => {
     const first = own.split(/[,-]/)[0]!;
     const bundle = await vm.bundle('nproc');
