@@ -8,6 +8,7 @@ import {
   guestSize,
   hostPidsLimit,
   MIN_CONTAINER_MEMORY_MIB,
+  MAX_VCPUS,
   MIN_GUEST_MEMORY_MIB,
   parseDefaultMemory,
   VMM_TASKS,
@@ -101,6 +102,12 @@ describe('guest vCPUs', () => {
   test('come from the cpuset size, the smaller of the two when both are set', () => {
     expect(guestSize(withResources({ cpu: { cpus: '0-1' } }), host).vcpus).toBe(2);
     expect(guestSize(withResources({ cpu: { cpus: '0-3', quota: 200_000, period: 100_000 } }), host).vcpus).toBe(2);
+  });
+
+  test("never exceed what QEMU's machine takes, however many CPUs the host has", () => {
+    const size = guestSize(defaultSpec(), { ...host, cpus: 512 });
+    expect(size.vcpus).toBe(MAX_VCPUS);
+    expect(size.reasons.join()).toMatch(new RegExp(`lowered to ${MAX_VCPUS}, the most a guest has`));
   });
 
   test('never exceed the host', () => {

@@ -135,7 +135,17 @@ function containerMemory(limit: number | undefined, host: HostLimits, reasons: s
 
 type Cpu = NonNullable<NonNullable<NonNullable<Spec['linux']>['resources']>['cpu']>;
 
+/** The most vCPUs QEMU's `pc` machine takes (255 with x2APIC off); a guest gets no more. */
+export const MAX_VCPUS = 240;
+
 function vcpus(cpu: Cpu | undefined, host: HostLimits, reasons: string[]): number {
+  const n = wantedVcpus(cpu, host, reasons);
+  if (n <= MAX_VCPUS) return n;
+  reasons.push(`vcpus: ${n} lowered to ${MAX_VCPUS}, the most a guest has`);
+  return MAX_VCPUS;
+}
+
+function wantedVcpus(cpu: Cpu | undefined, host: HostLimits, reasons: string[]): number {
   const wanted: number[] = [];
   if (cpu?.quota !== undefined && cpu.quota > 0) {
     const period = cpu.period || 100_000;
