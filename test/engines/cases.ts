@@ -16,8 +16,10 @@ const SERVE = (name: string) => ['sh', '-c', `mkdir -p /www && echo "hello from 
  * sizes it before start, so there it is read at once.
  */
 const sizes = (e: Engine) => {
-  const wait = e.name === 'docker' ? 'i=0; while [ "$(stty size 2>/dev/null || echo 0 0)" = "0 0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; ' : '';
-  return ['sh', '-c', `${wait}stty size; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
+  const size = e.name === 'docker'
+    ? 'i=0; until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; echo "$s"'
+    : 'stty size';
+  return ['sh', '-c', `${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
 };
 /**
  * The container's own cgroup folder in the guest's cgroup v2, in shell: /sys/fs/cgroup with a
