@@ -19,7 +19,7 @@ const sizes = (e: Engine) => {
   const size = e.name === 'docker'
     ? 'i=0; until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; echo "$s"'
     : 'stty size';
-  return ['sh', '-c', `${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
+  return ['sh', '-c', `grep -q vmrun.id= /proc/cmdline && echo in a VM; ${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
 };
 /**
  * The container's own cgroup folder in the guest's cgroup v2, in shell: /sys/fs/cgroup with a
@@ -59,9 +59,9 @@ export function engineCases(e: Engine): void {
     });
 
     test("-it gives the terminal's size, and a resize reaches the process", async () => {
-      const r = await onTerminal(e, [31, 101], [['ready', 'resize:42:123'], ['42 123', 'send:\u0003']], ['run', '--rm', '-it', IMAGE, ...sizes(e)]);
+      const r = await onTerminal(e, [31, 101], [['ready', 'resize:42:123'], ['42 123', 'send:\u0003']], ['run', ...e.runFlags(), '--rm', '-it', IMAGE, ...sizes(e)]);
       const lines = r.stdout.split('\n').map((l) => l.trim());
-      expect(lines.slice(0, 3), r.stdout).toEqual(['31 101', 'ready', '42 123']);
+      expect(lines.slice(0, 4), r.stdout).toEqual(['in a VM', '31 101', 'ready', '42 123']);
     });
 
     test('runs as --user, and in a read-only root with a --tmpfs', async () => {
@@ -132,7 +132,7 @@ export function engineCases(e: Engine): void {
 
     test("exec -it gives the terminal's size, and a resize reaches the process", async () => {
       const r = await onTerminal(e, [27, 88], [['ready', 'resize:33:99'], ['33 99', 'send:\u0003']], ['exec', '-it', id, ...sizes(e)]);
-      expect(r.stdout.split('\n').map((l) => l.trim()).slice(0, 3), r.stdout).toEqual(['27 88', 'ready', '33 99']);
+      expect(r.stdout.split('\n').map((l) => l.trim()).slice(0, 4), r.stdout).toEqual(['in a VM', '27 88', 'ready', '33 99']);
     });
 
     test('pause freezes it and unpause lets it go on', async () => {
