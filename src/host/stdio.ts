@@ -91,8 +91,9 @@ export function terminalSize(out: Writable): WindowSize | undefined {
 
 /**
  * Passes the size of the terminal `out` writes to on to `send`, now and at every SIGWINCH (which
- * reaches this process when that terminal is its controlling one, as vmrun-pty makes it): one
- * size at a time, in order, only when it changed, and none before `after` (the process exists).
+ * reaches this process when that terminal is its controlling one, as vmrun-pty makes it, or its
+ * caller's, as for `vmrun run`): one size at a time, in order, only when it changed, and none
+ * before `after` (the process exists).
  * `known` is the size the process was given already.
  */
 export class SizeFollower {
@@ -121,18 +122,4 @@ export class SizeFollower {
   stop(): void {
     process.off('SIGWINCH', this.check);
   }
-}
-
-/**
- * Calls `onResize` with the size of the terminal `out` writes to, now and whenever it changes
- * (SIGWINCH reaches this process when the terminal is its controlling one, or its caller's).
- */
-export function watchTerminalSize(out: Writable, onResize: (rows: number, cols: number) => void): void {
-  if (!(out instanceof WriteStream)) return;
-  const report = () => {
-    const size = terminalSize(out);
-    if (size) onResize(size.rows, size.cols);
-  };
-  process.on('SIGWINCH', report);
-  report();
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { FORWARDED_SIGNALS } from '../../host/signals.js';
-import { watchTerminalSize } from '../../host/stdio.js';
+import { SizeFollower } from '../../host/stdio.js';
 import { loadBundle } from '../../oci/bundle.js';
 import { deleteContainer, resizeTerminal, startContainer } from '../../runtime/lifecycle.js';
 import { contextOf } from '../globals.js';
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const ownTerminal = !flags.consoleSocket && process.stdin.isTTY && (await ttyRequested(flags.bundle));
         if (ownTerminal) {
           process.stdin.setRawMode(true);
-          watchTerminalSize(process.stdout, (rows, cols) => void resizeTerminal(ctx, id, rows, cols).catch(() => undefined));
+          new SizeFollower(process.stdout, ({ rows, cols }) => resizeTerminal(ctx, id, rows, cols));
         }
         try {
           await startContainer(ctx, id);
