@@ -1,11 +1,13 @@
 // A detached exec relay's process, started by `vmrun exec --detach` (src/runtime/exec.ts) with
 // the process's stdio as fds 0-2 and a pipe as fd 3, on which it says once whether the process
-// started. It exits with the process's status; its caller (containerd's shim) waits for that.
+// started. It exits with the process's status, once `vmrun exec` has exited: its caller
+// (containerd's shim, conmon) waits for that.
 import { VmrunError } from '../errors.js';
-import { tellReady } from '../host/ready-child.js';
+import { outliveStarter, tellReady } from '../host/ready-child.js';
 import { relay, type RelayArgs } from './relay.js';
 
 async function main(): Promise<void> {
+  const starter = process.ppid;
   const args = JSON.parse(process.argv[2] ?? '{}') as RelayArgs;
   let told = false;
   try {
@@ -13,9 +15,13 @@ async function main(): Promise<void> {
       told = true;
       tellReady({ ok: true, pid });
     });
+    await outliveStarter(starter);
     process.exit(status);
   } catch (e) {
-    if (told) process.exit(255);
+    if (told) {
+      await outliveStarter(starter);
+      process.exit(255);
+    }
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
     tellReady({ ok: false, error: { code, message: (e as Error).message } });
     process.exit(1);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { VmrunError, type ErrorCode } from '../errors.js';
 
 export interface ReadyChild {
@@ -43,6 +44,20 @@ const READY_FD = 3;
 export function tellReady(message: { ok: true } | { ok: true; pid: number } | { ok: false; error: { code: string; message: string } }): void {
   writeSync(READY_FD, JSON.stringify(message) + '\n');
   closeSync(READY_FD);
+}
+
+/** How long a child waits for its starter to exit before it exits anyway. */
+const STARTER_EXIT_WAIT_MS = 10_000;
+
+/**
+ * The child's side, before it exits: waits until `starter` (its parent's pid when it began) is no
+ * longer its parent. Node reaps the children it spawned, so a child that ended while the verb was
+ * still exiting would give its status to the verb, and whoever waits for the child's pid
+ * (containerd's shim, conmon: subreapers that inherit it) would wait for ever.
+ */
+export async function outliveStarter(starter: number): Promise<void> {
+  const deadline = Date.now() + STARTER_EXIT_WAIT_MS;
+  while (process.ppid === starter && Date.now() < deadline) await sleep(5);
 }
 
 async function readAll(stream: Readable): Promise<string> {
