@@ -11,6 +11,7 @@ import { relayStream } from '../src/agent/streams.js';
 import { makeStdioFifos } from './fifos.js';
 import { processFlags } from './process-flags.js';
 import { holders, signalAll } from './processes.js';
+import type { ContainerScope } from './scope.js';
 import { openContainerTerminal, openGuestTerminal, pipeOutput, PTY_FD, resize, type Terminal } from './terminal.js';
 
 export const VMRUN_EXEC = '/bin/vmrun-exec';
@@ -40,7 +41,8 @@ export class ContainerProcess {
   private constructor(
     private readonly child: ChildProcess,
     outputDone: Promise<unknown>,
-    isInit: boolean,
+    /** The container's, if this is its init. */
+    initOf?: ContainerScope,
   ) {
     this.statusLines = lines(child.stdio[3] as Readable);
     this.exited = (async () => {
@@ -48,7 +50,7 @@ export class ContainerProcess {
       holders.delete(child.pid!);
       // As in a PID namespace whose init has died: the rest of the container dies with it,
       // and with them the last holders of its stdout and stderr.
-      if (isInit) signalAll(constants.signals.SIGKILL);
+      if (initOf) signalAll(constants.signals.SIGKILL, initOf);
       await outputDone;
       const signum = signal ? constants.signals[signal] : undefined;
       return signum ? { status: 128 + signum, signal: signum } : { status: code ?? 255 };
@@ -77,9 +79,12 @@ export class ContainerProcess {
    * The container's init is `name` "init": when it ends, every other process of the guest does.
    * `containerDevpts`: the container has a devpts at /dev/pts, once vmrun-exec is ready.
    */
-  static async create(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = [], containerDevpts = false): Promise<ContainerProcess> {
-    if (spec.terminal) return ContainerProcess.withTerminal(name, root, spec, stdio, channel, setup, containerDevpts);
-    const fifos = makeStdioFifos(FIFO_DIR, name, {
+  static async create(name: string, scope: ContainerScope, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[] = [], containerDevpts = false): Promise<ContainerProcess> {
+    const root = scope.root;
+    const initOf = name === 'init' ? scope : undefined;
+    if (spec.terminal) return ContainerProcess.withTerminal(initOf, root, spec, stdio, channel, setup, containerDevpts);
+    // Named apart from the same process name of another container of the guest.
+    const fifos = makeStdioFifos(FIFO_DIR, scope.name ? `${scope.name}-${name}` : name, {
       stdin: stdio.stdin !== undefined,
       stdout: stdio.stdout !== undefined,
       stderr: stdio.stderr !== undefined,
@@ -95,7 +100,7 @@ export class ContainerProcess {
       from.pipe(to);
       return finished(to);
     });
-    return ContainerProcess.ready(new ContainerProcess(child, Promise.all(outputs), name === 'init'));
+    return ContainerProcess.ready(new ContainerProcess(child, Promise.all(outputs), initOf));
   }
 
   /**
@@ -103,12 +108,12 @@ export class ContainerProcess {
    * of the container's devpts is opened once vmrun-exec has mounted it, and named in the
    * start message; without one, a pty of the guest's is handed over at once.
    */
-  private static async withTerminal(name: string, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[], containerDevpts: boolean): Promise<ContainerProcess> {
+  private static async withTerminal(initOf: ContainerScope | undefined, root: string, spec: ProcessPlan, stdio: Stdio, channel: StreamSource, setup: string[], containerDevpts: boolean): Promise<ContainerProcess> {
     const guest = containerDevpts ? undefined : openGuestTerminal(spec.consoleSize);
     const child = spawnVmrunExec(root, spec, setup, ['ignore', 'ignore', 'ignore'], guest && { flags: guest.flags, fd: guest.terminal.master });
     let attachOutput!: (done: Promise<unknown>) => void;
     const outputDone = new Promise((resolve) => (attachOutput = (done) => void done.then(resolve, resolve)));
-    const proc = new ContainerProcess(child, outputDone, name === 'init');
+    const proc = new ContainerProcess(child, outputDone, initOf);
     try {
       await ContainerProcess.ready(proc);
       let terminal = guest?.terminal;

@@ -1,16 +1,18 @@
 // vmrun's agent: PID 1's only job in the guest after init.sh. It serves the host over the
 // virtio-serial port: prepares the container at `create`, starts it, signals it, and reports
 // its exit after its output.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startupSnapshot } from 'node:v8';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, openPort } from './fd-socket.js';
-import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
-import { CONTAINER_CGROUP, cgroupFlags, namespaceFlags } from './process-flags.js';
+import { mountArgs, rootfsMountedEarly } from './mounts.js';
+import { cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
+import { FIRST, memberScope, type ContainerScope } from './scope.js';
+import { removeMember } from './members.js';
 import { configureNetwork } from './network.js';
 import { EmbeddedDns } from './dns.js';
 import { updateCgroup } from './cgroup.js';
@@ -37,15 +39,22 @@ function setSysctl(key: string, value: string): void {
   }
 }
 
+/** One container of the guest: its init, its exec'd processes, and where they go. */
+interface GuestContainer {
+  scope: ContainerScope;
+  init: ContainerProcess;
+  /** Processes run by exec, by the names the host gave them, until they end. */
+  execs: Map<string, ContainerProcess>;
+  /** vmrun-exec's flags that put an exec'd process where the container's init is. */
+  joinFlags: string[];
+  /** vmrun-exec's flag for the container's seccomp filter, which exec'd processes get too (runc's way). */
+  seccompFlags: string[];
+}
+
 class Agent {
   private channel?: AgentChannel;
-  private container?: ContainerProcess;
-  /** Processes run by exec, by the names the host gave them, until they end. */
-  private readonly execs = new Map<string, ContainerProcess>();
-  /** vmrun-exec's flags that put an exec'd process where the container's init is. */
-  private joinFlags: string[] = [];
-  /** vmrun-exec's flag for the container's seccomp filter, which exec'd processes get too (runc's way). */
-  private seccompFlags: string[] = [];
+  /** The guest's containers: '' the first, which booted it, then a pod's members by name. */
+  private readonly containers = new Map<string, GuestContainer>();
   /** Exits that happened while no host was connected, sent on the next connection. */
   private unsentExits: ExitEvent[] = [];
   /** Docker's embedded DNS, once the host asks for it. */
@@ -65,66 +74,85 @@ class Agent {
   }
 
   private async handle(r: Request): Promise<Record<string, unknown> | undefined> {
+    const name = r.container ?? '';
     switch (r.op) {
       case 'create': {
-        if (this.container) throw new Error('the container exists already');
+        if (this.containers.has(name)) throw new Error('the container exists already');
+        if (name !== '' && !this.containers.has('')) throw new Error('a member cannot be the first container of a guest');
+        const scope = name === '' ? FIRST : memberScope(name);
         const { plan, stdio } = r;
         const received = now();
         const namespaces = namespaceFlags(plan);
-        const cgroup = cgroupFlags(plan);
-        if (plan.seccomp) this.seccompFlags = writeSeccomp(plan.seccomp);
+        const cgroup = cgroupFlags(plan, scope);
+        const seccompFlags = plan.seccomp ? writeSeccomp(plan.seccomp, name) : [];
+        const shared = plan.share?.length ? ['--share', `${plan.share.join(',')}:${this.need('').init.containerPid}`] : [];
+        if (name !== '') mkdirSync(scope.root, { recursive: true });
         // The filter is read before the namespaces: its file is the guest's.
-        const setup = [...cgroup, ...this.seccompFlags, ...namespaces.flags, ...mountArgs(plan, await rootfsMountedEarly(plan.rootfs.tag))];
+        const early = name === '' && await rootfsMountedEarly(plan.rootfs.tag);
+        const setup = [...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
         for (const [key, value] of namespaces.guestSysctls) setSysctl(key, value);
         const devpts = plan.mounts.some((m) => m.type === 'devpts' && m.destination.replace(/\/+$/, '') === '/dev/pts');
-        const container = await ContainerProcess.create('init', CONTAINER_ROOT, plan.process, stdio, this.channel!, setup, devpts);
-        this.container = container;
+        const init = await ContainerProcess.create('init', scope, plan.process, stdio, this.channel!, setup, devpts);
         // Execs go where the init is: its cgroup, then its namespaces.
-        if (cgroup.length > 0) this.joinFlags = ['--cgroup', CONTAINER_CGROUP];
-        if (namespaces.flags.length > 0) this.joinFlags.push('--join', String(container.containerPid));
-        void container.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...exit }));
-        return { pid: container.pid, boot: { ...boot, received, created: now() } };
+        const joinFlags = cgroup.length > 0 ? ['--cgroup', scope.cgroup] : [];
+        if (namespaces.flags.length > 0 || shared.length > 0) joinFlags.push('--join', String(init.containerPid));
+        this.containers.set(name, { scope, init, execs: new Map(), joinFlags, seccompFlags });
+        void init.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...(name && { container: name }), ...exit }));
+        return { pid: init.pid, boot: { ...boot, received, created: now() } };
       }
       case 'start':
-        await this.need().start();
+        await this.need(name).init.start();
         return undefined;
       case 'exec': {
-        if (r.process === 'init' || this.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
-        this.need();
-        const devpts = existsSync(containerPtmx(this.need().root));
-        const proc = await ContainerProcess.create(r.process, CONTAINER_ROOT, r.spec, r.stdio, this.channel!, [...this.seccompFlags, ...this.joinFlags], devpts);
+        const c = this.need(name);
+        if (r.process === 'init' || c.execs.has(r.process)) throw new Error(`a process named ${r.process} exists already`);
+        const devpts = existsSync(containerPtmx(c.init.root));
+        const proc = await ContainerProcess.create(r.process, c.scope, r.spec, r.stdio, this.channel!, [...c.seccompFlags, ...c.joinFlags], devpts);
         // Its exit is reported only if it ran: a failed exec is the request's error.
         await proc.start();
-        this.execs.set(r.process, proc);
+        c.execs.set(r.process, proc);
         void proc.exited.then((exit) => {
-          this.execs.delete(r.process);
-          this.report({ type: 'event', event: 'exit', process: r.process, ...exit });
+          c.execs.delete(r.process);
+          this.report({ type: 'event', event: 'exit', process: r.process, ...(name && { container: name }), ...exit });
         });
         return { pid: proc.pid };
       }
       case 'signal':
-        if (r.all) signalAll(r.signal);
-        else this.process(r.process).signal(r.signal);
+        if (r.all) signalAll(r.signal, this.need(name).scope);
+        else this.process(name, r.process).signal(r.signal);
         return undefined;
       case 'resize':
-        await this.process(r.process).resize(r.rows, r.cols);
+        await this.process(name, r.process).resize(r.rows, r.cols);
         return undefined;
       case 'ps': {
         // As the container numbers them, as runc's are as the host does.
-        const processes = containerProcesses().map(({ guestPid: _, ...p }) => p);
+        const processes = containerProcesses(this.need(name).scope).map(({ guestPid: _, ...p }) => p);
         return { pids: processes.map((p) => p.pid), processes };
       }
       case 'stats':
-        return { ...guestStats() };
+        return { ...guestStats(this.need(name).scope) };
       case 'cpus':
         return { online: await onlineCpus(r.count, CPUS_WAIT_MS) };
-      case 'update':
-        updateCgroup(r.cgroup);
+      case 'update': {
+        const c = this.need(name);
+        updateCgroup(r.cgroup, c.scope);
         // Later execs join it too.
-        if (!this.joinFlags.includes('--cgroup')) this.joinFlags.unshift('--cgroup', CONTAINER_CGROUP);
+        if (!c.joinFlags.includes('--cgroup')) c.joinFlags.unshift('--cgroup', c.scope.cgroup);
+        return undefined;
+      }
+      case 'freeze': {
+        const c = this.need(name);
+        updateCgroup({ 'cgroup.freeze': r.frozen ? '1' : '0' }, c.scope);
+        if (!c.joinFlags.includes('--cgroup')) c.joinFlags.unshift('--cgroup', c.scope.cgroup);
+        return undefined;
+      }
+      case 'remove':
+        if (name === '') throw new Error("the guest's first container cannot leave it");
+        await removeMember(this.need(name).scope);
+        this.containers.delete(name);
         return undefined;
       case 'network':
         if (r.interfaces.length > 0) await configureNetwork(r.interfaces, r.routes);
@@ -135,15 +163,17 @@ class Agent {
     }
   }
 
-  private process(name: string): ContainerProcess {
-    const proc = name === 'init' ? this.need() : this.execs.get(name);
+  private process(container: string, name: string): ContainerProcess {
+    const c = this.need(container);
+    const proc = name === 'init' ? c.init : c.execs.get(name);
     if (!proc) throw new Error(`no such process: ${name}`);
     return proc;
   }
 
-  private need(): ContainerProcess {
-    if (!this.container) throw new Error('no container has been created');
-    return this.container;
+  private need(name: string): GuestContainer {
+    const c = this.containers.get(name);
+    if (!c) throw new Error(name === '' ? 'no container has been created' : `no container ${name} in this guest`);
+    return c;
   }
 
   private report(exit: ExitEvent): void {

@@ -16,13 +16,14 @@ const EARLY_MOUNT_MARK = '/run/vmrun/rootfs-mounted';
  * vmrun-exec's flags for the container's filesystem: the mounts in config.json's order, then the
  * devices, read-only paths and masked paths it applies inside the root.
  */
-export function mountArgs(plan: GuestPlan, rootMounted: boolean): string[] {
-  const root = CONTAINER_ROOT;
-  const args = rootMounted ? [] : ['--mount', 'virtiofs', plan.rootfs.tag, root, ''];
-  // Host paths come through their shares, each mounted once outside the container's root.
-  for (const tag of new Set(plan.mounts.flatMap((m) => (m.share ? [m.share] : [])))) {
-    args.push('--mount', 'virtiofs', tag, `${SHARES_DIR}/${tag}`, '');
-  }
+export function mountArgs(plan: GuestPlan, rootMounted: boolean, root = CONTAINER_ROOT): string[] {
+  const { tag, path } = plan.rootfs;
+  const args = rootMounted || path !== undefined ? [] : ['--mount', 'virtiofs', tag, root, ''];
+  // Host paths come through their shares, each mounted once outside the container's root; a
+  // member's root is a folder of a share.
+  const shares = new Set([...(path !== undefined ? [tag] : []), ...plan.mounts.flatMap((m) => (m.share ? [m.share] : []))]);
+  for (const share of shares) args.push('--mount', 'virtiofs', share, `${SHARES_DIR}/${share}`, '');
+  if (path !== undefined) args.push('--mount', 'bind', `${SHARES_DIR}/${tag}/${path}`, root, 'rbind');
   for (const m of plan.mounts) {
     if (m.share) {
       args.push('--mount', 'bind', `${SHARES_DIR}/${m.share}/${m.source}`, root + m.destination, (m.options ?? []).join(','));

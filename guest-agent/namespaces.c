@@ -192,3 +192,27 @@ int join_namespaces(const char *pid) {
   in_user_namespace = fds[0] >= 0;
   return fds[1] >= 0;
 }
+
+/*
+ * --share TYPES:PID: enters only these namespaces (ipc, uts, pid) of PID, a pod's first
+ * container's process, before --namespaces makes the rest new: a pod's member shares what its
+ * config.json shares with the pod, as under runc. A PID namespace takes the next fork's child.
+ */
+void share_namespaces(const char *spec) {
+  char buf[256];
+  if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf) fail("--share: too long: %s", spec);
+  char *pid = strrchr(buf, ':');
+  if (!pid || !pid[1]) fail("--share: not TYPES:PID: %s", spec);
+  *pid++ = 0;
+  for (char *save, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+    size_t i;
+    for (i = 0; i < N_KINDS && strcmp(n, kinds[i].name); i++) {}
+    if (i == N_KINDS || (kinds[i].flag != CLONE_NEWIPC && kinds[i].flag != CLONE_NEWUTS && kinds[i].flag != CLONE_NEWPID))
+      fail("--share: cannot share the %s namespace", n);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/ns/%s", pid, proc_names[i]);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, kinds[i].flag) < 0) fail("enter the %s namespace of %s: %s", n, pid, strerror(errno));
+    close(fd);
+  }
+}

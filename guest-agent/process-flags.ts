@@ -2,6 +2,7 @@
 // limits, capabilities, no_new_privs and the OOM score (guest-agent/vmrun-exec.c applies them).
 import type { GuestPlan, ProcessPlan } from '../src/generated/agent-protocol.js';
 import { CAPABILITIES, RLIMITS } from '../src/oci/linux-ids.js';
+import { FIRST, type ContainerScope } from './scope.js';
 
 const CAPABILITY_SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const;
 
@@ -36,20 +37,18 @@ function mask(names: string[]): string {
   return bits.toString(16);
 }
 
-/** The guest's cgroup v2 group for the container, holding its process and every child. */
-export const CONTAINER_CGROUP = '/sys/fs/cgroup/container';
-
 /**
  * vmrun-exec's flags that put the process in the container's cgroup, with its limits; none
- * without limits (making the cgroup costs 0.1 s under TCG, and then holds nothing back).
+ * without limits for the first container (making the cgroup costs 0.1 s under TCG, and then
+ * holds nothing back), always for a member, whose cgroup says which processes are its.
  */
-export function cgroupFlags(plan: GuestPlan): string[] {
+export function cgroupFlags(plan: GuestPlan, scope: ContainerScope = FIRST): string[] {
   const flags = Object.entries(plan.cgroup ?? {}).flatMap(([file, value]) => ['--cgroup-set', `${file}=${value}`]);
   for (const r of plan.deviceRules ?? []) {
     flags.push('--device-rule', [r.allow ? 1 : 0, r.type, r.major ?? '*', r.minor ?? '*', r.access].join(':'));
   }
-  if (flags.length === 0) return [];
-  return [...flags, '--cgroup', CONTAINER_CGROUP]; // the values first: --cgroup acts at once
+  if (flags.length === 0 && scope.name === '') return [];
+  return [...flags, '--cgroup', scope.cgroup]; // the values first: --cgroup acts at once
 }
 
 /** The sysctls that belong to an IPC namespace: written from inside the container's own. */

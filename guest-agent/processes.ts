@@ -1,5 +1,7 @@
-// The guest's processes that belong to the container: every one but the agent's, the holders and the kernel's.
+// The guest's processes that belong to a container: those of its cgroup (a member's) or of none
+// of the members' (the first container's), but the agent's, the holders and the kernel's.
 import { readdirSync, readFileSync } from 'node:fs';
+import { FIRST, inScope, type ContainerScope } from './scope.js';
 
 export interface GuestProcess {
   /** As the container numbers it: in its own PID namespace, if it has one (NSpid's last). */
@@ -22,7 +24,12 @@ export const holders = new Set<number>();
 /** A command line's characters `ps` reports: a process may have 1 MiB of args, the answer holds many. */
 const CMD_CHARS = 4096;
 
-export function containerProcesses(): GuestProcess[] {
+/** The process's cgroup v2 path, from its "0::PATH" line. */
+function cgroupOf(pid: number): string {
+  return /^0::(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? '/';
+}
+
+export function containerProcesses(scope: ContainerScope = FIRST): GuestProcess[] {
   const found: GuestProcess[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
@@ -31,7 +38,7 @@ export function containerProcesses(): GuestProcess[] {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (pid === 2 || ppid === 2) continue;
+      if (pid === 2 || ppid === 2 || !inScope(cgroupOf(pid), scope)) continue;
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       const nspid = Number(/^NSpid:.*?(\d+)$/m.exec(status)?.[1] ?? pid);
@@ -47,8 +54,8 @@ export function containerProcesses(): GuestProcess[] {
   return found.map((p) => ({ ...p, ppid: inner.get(p.ppid) ?? 0 }));
 }
 
-export function signalAll(signal: number): void {
-  for (const { guestPid } of containerProcesses()) {
+export function signalAll(signal: number, scope: ContainerScope = FIRST): void {
+  for (const { guestPid } of containerProcesses(scope)) {
     try {
       process.kill(guestPid, signal);
     } catch {

@@ -20,7 +20,9 @@ export function seccompText(s: GuestSeccomp): string {
 }
 
 /** Writes the filter and returns vmrun-exec's flag for it. */
-export function writeSeccomp(s: GuestSeccomp, path = SECCOMP_FILE): string[] {
+/** Writes the filter of the container `name` ('' for the guest's first) for vmrun-exec to read. */
+export function writeSeccomp(s: GuestSeccomp, name = ''): string[] {
+  const path = name ? `${SECCOMP_FILE}.${name}` : SECCOMP_FILE;
   writeFileSync(path, seccompText(s), { mode: 0o600 });
   return ['--seccomp', path];
 }

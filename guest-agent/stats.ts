@@ -1,7 +1,7 @@
 // `vmrun events`: the container's resource use, seen from inside its guest.
 import { readFileSync } from 'node:fs';
-import { CONTAINER_CGROUP } from './process-flags.js';
 import { containerProcesses } from './processes.js';
+import { FIRST, type ContainerScope } from './scope.js';
 
 /** Clock ticks per second, which /proc/<pid>/stat counts in: 100 on x86 Linux. */
 const TICKS = 100;
@@ -14,8 +14,8 @@ export interface GuestStats {
   pidsLimit?: number;
 }
 
-export function guestStats(): GuestStats {
-  const processes = containerProcesses();
+export function guestStats(scope: ContainerScope = FIRST): GuestStats {
+  const processes = containerProcesses(scope);
   let ticks = 0;
   for (const { guestPid } of processes) {
     try {
@@ -35,7 +35,7 @@ export function guestStats(): GuestStats {
     pids: processes.length,
   };
   try {
-    const max = readFileSync(`${CONTAINER_CGROUP}/pids.max`, 'utf8').trim();
+    const max = readFileSync(`${scope.cgroup}/pids.max`, 'utf8').trim();
     if (max !== 'max') stats.pidsLimit = Number(max);
   } catch {
     // no limit: the container has no cgroup

@@ -8,7 +8,7 @@
  *
  *   vmrun-exec --status-fd N --start-fd N [--cgroup-set FILE=VALUE]... [--device-rule RULE]...
  *              [--cgroup DIR] [--uid-map C:H:N]... [--gid-map C:H:N]... [--namespaces LIST]
- *              [--join PID] [--sysctl KEY=VALUE]...
+ *              [--share TYPES:PID] [--join PID] [--sysctl KEY=VALUE]...
  *              [--mount TYPE SOURCE TARGET OPTIONS]... [--devices DIR]
  *              [--readonly-root] [--root-propagation NAME] --root DIR [--device PATH:TYPE:MAJOR:MINOR:MODE:UID:GID]...
  *              [--readonly-path PATH]... [--mask PATH]... [--oom-score-adj N]
@@ -27,7 +27,8 @@
  * attaches the --device-rule filter to it (device-filter.c). --namespaces clones the container's
  * process into new namespaces (pid, ipc, uts, mount, cgroup, user, with the id maps), --join
  * enters those of a running process (namespaces.c): either way this process stays behind as
- * the holder. With a mount namespace, the root is moved over / and entered (runc's way on a
+ * the holder. --share, before --namespaces, enters only some namespaces of a pod's first
+ * container (a pod member's shared IPC, UTS or PID namespace). With a mount namespace, the root is moved over / and entered (runc's way on a
  * ramfs root, where pivot_root fails), leaving the guest's files unreachable beneath it.
  * --sysctl writes a value that belongs to the container's IPC namespace.
  * Mounts happen in order, before the root is entered; OPTIONS are mount(8)'s, comma-separated,
@@ -664,6 +665,7 @@ int main(int argc, char **argv) {
       new_namespaces(&ns);
       held = 1;
     }
+    else if (!strcmp(flag, "--share")) share_namespaces(value);
     else if (!strcmp(flag, "--join")) {
       joined_mounts = join_namespaces(value); /* that namespace's root is the container's */
       held = 1;

@@ -17,6 +17,7 @@ struct ns_request {
 int namespace_flags(const char *list);
 void new_namespaces(const struct ns_request *req);
 int join_namespaces(const char *pid);
+void share_namespaces(const char *spec);
 extern int in_user_namespace;
 
 /* device-filter.c */

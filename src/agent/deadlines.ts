@@ -19,6 +19,9 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   ps: 30_000,
   stats: 30_000,
   update: 30_000,
+  freeze: 30_000,
+  // Kills a member's processes and waits up to 5 s for them to be gone.
+  remove: 15_000,
   // Waits up to CPUS_WAIT_MS for plugged vCPUs to appear, then onlines each (tens of ms under TCG).
   cpus: 30_000,
   shutdown: 30_000,

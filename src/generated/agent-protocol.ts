@@ -10,7 +10,12 @@ export type AgentMessage = Hello | Request | Response | Event;
 export type Request = {
   type: 'request';
   id: number;
+  container?: ContainerName;
 } & Request1;
+/**
+ * A pod member's name in the guest (its host VM directory's hash). A request without one is for the guest's first container, the one that booted it.
+ */
+export type ContainerName = string;
 export type Request1 =
   | CreateRequest
   | StartRequest
@@ -23,7 +28,9 @@ export type Request1 =
   | UpdateRequest
   | StatsRequest
   | CpusRequest
-  | DnsRequest;
+  | DnsRequest
+  | FreezeRequest
+  | RemoveRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
   | 'SCMP_ACT_KILL_PROCESS'
@@ -92,6 +99,10 @@ export interface GuestPlan {
      * The virtiofs tag of the rootfs share.
      */
     tag: string;
+    /**
+     * A pod member's root: this folder of the share, not the whole share.
+     */
+    path?: string;
     readonly: boolean;
     /**
      * linux.rootfsPropagation, applied to the root after the mounts.
@@ -124,6 +135,10 @@ export interface GuestPlan {
    * The namespaces the container gets of its own in the guest (config.json's entries without a path, but network); any other is the guest's.
    */
   namespaces?: ('pid' | 'ipc' | 'uts' | 'mount' | 'cgroup' | 'user')[];
+  /**
+   * A pod member's namespaces that are those of the guest's first container (config.json names that container's), entered instead of made.
+   */
+  share?: ('pid' | 'ipc' | 'uts')[];
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
   /**
@@ -338,6 +353,19 @@ export interface DnsRequest {
    */
   message: string;
 }
+/**
+ * Freeze or thaw the container's cgroup in the guest: how a container that shares its guest pauses.
+ */
+export interface FreezeRequest {
+  op: 'freeze';
+  frozen: boolean;
+}
+/**
+ * A member leaves the guest: its processes are killed, then its cgroup and root go.
+ */
+export interface RemoveRequest {
+  op: 'remove';
+}
 export interface Response {
   type: 'response';
   id: number;
@@ -355,6 +383,7 @@ export interface ExitEvent {
   type: 'event';
   event: 'exit';
   process: ProcessName;
+  container?: ContainerName;
   /**
    * The exit code, or 128+signal.
    */
