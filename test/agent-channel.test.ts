@@ -236,18 +236,18 @@ describe('handshake', () => {
     const host = new AgentChannel(hostPort);
     const agent = new AgentChannel(agentPort, { window: 65536, trustedPeer: true });
     const [h, a] = await Promise.all([host.hello('vmrun 0.1.0'), agent.hello('vmrun-agent 0.1.0')]);
-    expect(h).toEqual({ version: 5, peerWindow: 65536, peerMaxMessage: MAX_TRUSTED_MESSAGE, peerSoftware: 'vmrun-agent 0.1.0' });
-    expect(a).toEqual({ version: 5, peerWindow: DEFAULT_WINDOW, peerMaxMessage: MAX_UNTRUSTED_MESSAGE, peerSoftware: 'vmrun 0.1.0' });
+    expect(h).toEqual({ version: 6, peerWindow: 65536, peerMaxMessage: MAX_TRUSTED_MESSAGE, peerSoftware: 'vmrun-agent 0.1.0' });
+    expect(a).toEqual({ version: 6, peerWindow: DEFAULT_WINDOW, peerMaxMessage: MAX_UNTRUSTED_MESSAGE, peerSoftware: 'vmrun 0.1.0' });
   });
 
   test("completes when the peer's hello arrives before ours is sent", async () => {
     const [port, peerPort] = memoryPair();
     const channel = new AgentChannel(port);
     const peer = rawPeer(peerPort);
-    peer.send({ type: 'hello', versions: [6, 1, 5], window: 100000 });
+    peer.send({ type: 'hello', versions: [7, 1, 6], window: 100000 });
     await once(port, 'data'); // the channel's own listener, added first, has taken the hello
     // Without maxMessage (as in version 2), one frame's payload.
-    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 5, peerWindow: 100000, peerMaxMessage: MAX_PAYLOAD });
+    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 6, peerWindow: 100000, peerMaxMessage: MAX_PAYLOAD });
     await vi.waitFor(() =>
       expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', versions: PROTOCOL_VERSIONS })]),
     );
@@ -260,7 +260,7 @@ describe('handshake', () => {
     rawPeer(peerPort).hello([1, 2]);
     const failure = channel.hello('vmrun');
     await expect(failure).rejects.toThrow(ProtocolError);
-    await expect(failure).rejects.toThrow('this side speaks 5, the peer 1, 2');
+    await expect(failure).rejects.toThrow('this side speaks 6, the peer 1, 2');
     await closed;
     expect(() => channel.send(exit)).toThrow(/closed/);
   });

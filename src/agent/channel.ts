@@ -46,6 +46,8 @@ export interface ChannelOptions {
   trustedPeer?: boolean;
   /** Who the peer is, for errors: "the guest's agent". */
   peer?: string;
+  /** The pod member every request of this side is for (a member's monitor, to its pod's host). */
+  container?: string;
 }
 
 export interface Handshake {
@@ -88,6 +90,7 @@ export class AgentChannel extends EventEmitter {
   private readonly window: number;
   private readonly trusted: boolean;
   private readonly peer: string;
+  private readonly container?: string;
   private readonly maxMessage: number;
   /** The CONTROL_PART payloads of the message being received. */
   private parts: Buffer[] = [];
@@ -112,6 +115,7 @@ export class AgentChannel extends EventEmitter {
     this.window = options.window ?? DEFAULT_WINDOW;
     this.trusted = options.trustedPeer ?? false;
     this.peer = options.peer ?? 'the peer';
+    this.container = options.container;
     this.maxMessage = this.trusted ? MAX_TRUSTED_MESSAGE : MAX_UNTRUSTED_MESSAGE;
     // Always flowing: a stalled stdio consumer is held back by credit, never by pausing the port.
     port.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -161,7 +165,7 @@ export class AgentChannel extends EventEmitter {
   request(body: Request1, timeoutMs: number = REQUEST_DEADLINES_MS[body.op]): Promise<Result> {
     const id = ++this.lastId;
     return new Promise((resolve, reject) => {
-      this.send({ type: 'request', id, ...body });
+      this.send({ type: 'request', id, ...(this.container !== undefined && { container: this.container }), ...body });
       const pending: Pending = { resolve, reject };
       pending.timer = setTimeout(() => {
         this.pending.delete(id);

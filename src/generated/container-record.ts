@@ -43,6 +43,17 @@ export interface ContainerRecord {
   virtiofsd?: HostProcess[];
   passt?: HostProcess;
   /**
+   * A pod member: the container whose VM it joined (the pod's sandbox, or the container whose namespaces it names), and its name in that guest.
+   */
+  pod?: {
+    host: string;
+    name: string;
+    /**
+     * The namespaces it shares with the host's container in the guest.
+     */
+    share?: ('pid' | 'ipc' | 'uts')[];
+  };
+  /**
    * What start changed in the container's named network namespace (the interfaces joined to the VM, its port range), so that a delete after a crash of the monitor can put it back.
    */
   carried?: {

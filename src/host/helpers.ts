@@ -5,6 +5,7 @@
 //   vmrun-sentry  the container's init on the host, in its namespaces (src/monitor/sentry.ts)
 //   vmrun-warden  PID 1 of the pid namespace of a VM's host processes (src/host/warden.ts)
 //   vmrun-seal    a read-only root made read-only in its share's virtiofsd (src/vm/libvirt.ts)
+//   vmrun-graft   a pod member's root and binds copied into its pod's share (src/monitor/pod.ts)
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,8 +14,8 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { command } from './command.js';
 import { checkTrusted, untrustedFile } from './trusted.js';
 
-export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry' | 'vmrun-warden' | 'vmrun-seal';
-export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry', 'vmrun-warden', 'vmrun-seal'];
+export type HostHelper = 'vmrun-pty' | 'vmrun-nsexec' | 'vmrun-sentry' | 'vmrun-warden' | 'vmrun-seal' | 'vmrun-graft';
+export const HOST_HELPERS: HostHelper[] = ['vmrun-pty', 'vmrun-nsexec', 'vmrun-sentry', 'vmrun-warden', 'vmrun-seal', 'vmrun-graft'];
 
 export async function hostHelper(cacheDir: string, name: HostHelper): Promise<string> {
   const source = join(PACKAGE_ROOT, 'src', 'host', `${name}.c`);

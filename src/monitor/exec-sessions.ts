@@ -14,8 +14,13 @@ import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
 import { VmrunError } from '../errors.js';
 
-/** Streams 1-3 are the container's init's. */
-const FIRST_EXEC_STREAM = 4;
+/** Ids of the agent channel's streams, from 4 on (1-3 are the container's init's): for execs and pod members. */
+export class StreamIds {
+  private next = 4;
+  take(): number {
+    return this.next++;
+  }
+}
 
 interface Session {
   relay: AgentChannel;
@@ -29,7 +34,6 @@ interface Session {
 export class ExecSessions {
   private readonly sessions = new Map<string, Session>();
   private lastExec = 0;
-  private nextStream = FIRST_EXEC_STREAM;
   private server?: Server;
 
   constructor(
@@ -37,6 +41,7 @@ export class ExecSessions {
     /** Throws, with runc's words, when the container cannot take an exec now. */
     private readonly checkCanExec: () => void,
     private readonly log: Logger,
+    private readonly ids = new StreamIds(),
   ) {}
 
   async serve(path: string): Promise<void> {
@@ -125,7 +130,7 @@ export class ExecSessions {
     const mapped: Stdio = {};
     if (stdio.terminal) mapped.terminal = true;
     if (stdio.stdin !== undefined) {
-      mapped.stdin = this.nextStream++;
+      mapped.stdin = this.ids.take();
       const to = this.agent.writableStream(mapped.stdin);
       session.streams.push(to);
       void relayStream(relay.readableStream(stdio.stdin), to);
@@ -133,7 +138,7 @@ export class ExecSessions {
     for (const s of ['stdout', 'stderr'] as const) {
       const id = stdio[s];
       if (id === undefined) continue;
-      mapped[s] = this.nextStream++;
+      mapped[s] = this.ids.take();
       const from = this.agent.readableStream(mapped[s]);
       session.streams.push(from);
       session.outputs.push(relayStream(from, relay.writableStream(id)));

@@ -24,7 +24,8 @@ import { hostLimits, ownCpus } from '../host/limits.js';
 import { hostProcess } from '../host/process.js';
 import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
-import { BINDS_TAG, guestPlan, withSubmounts } from '../oci/guest-plan.js';
+import { BINDS_TAG, guestPlan, withSubmounts, type HostBind } from '../oci/guest-plan.js';
+import type { GuestPlan } from '../generated/agent-protocol.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
 import { joinInterfaces, keepOwnReplies, namespaceNetwork, restorePorts, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
@@ -38,7 +39,10 @@ import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareR
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
-import { agentChannel } from './agent-link.js';
+import { agentChannel, type AgentLink } from './agent-link.js';
+import { connectPod, graftMember, releaseMember } from './pod.js';
+import { PodMembers } from './pod-members.js';
+import { StreamIds } from './exec-sessions.js';
 import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
@@ -111,6 +115,10 @@ export class Monitor {
   /** The namespace's port range before start changed it (for Docker's embedded DNS). */
   private portRangeBefore?: string;
   private execs?: ExecSessions;
+  /** The pod members that joined this container's VM. */
+  private members?: PodMembers;
+  /** Whether the container was paused by freezing its cgroup in the guest, not its whole VM. */
+  private frozen = false;
   /**
    * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
    * to the namespace's: asked at start, as Docker's prestart hook rewrites the file.
@@ -183,6 +191,7 @@ export class Monitor {
     // Here, in the container's host cgroup: its cpuset bounds the vCPUs.
     const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
+    if (record.pod) return Monitor.createMember(o, record, layout, bundle, plan, binds);
     const nic = nicOf(bundle.spec, layout, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
     monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
@@ -200,13 +209,15 @@ export class Monitor {
       // `vmrun create` made the VM directory (src/runtime/create.ts).
       await mkdir(layout.shares, { mode: 0o700 });
       await symlink(bundle.rootfs, join(layout.shares, ROOTFS_TAG));
+      // Always there: pod members that join this VM later come in through it.
+      await mkdir(join(layout.shares, BINDS_TAG), { mode: 0o700 });
       plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
       const caps = await capabilitiesCache(o.cacheDir);
       const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
       const xmlFile = join(layout.dir, 'domain.xml');
       await writeFile(xmlFile, domainXml(bundle.spec, {
         id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
-        shares: binds.length > 0 ? [BINDS_TAG] : [],
+        shares: [BINDS_TAG],
         nic,
         cpuset: ownCpus(),
         kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
@@ -247,32 +258,80 @@ export class Monitor {
       const tHello = Date.now();
       // Beside the process's create, off its path; done before the container is created.
       const plugging = monitor.plugCpus(channel, size.vcpus);
-      const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
-      monitor.output = output;
-      // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
-      const winsize = terminalOut && terminalSize(terminalOut);
-      if (winsize) plan.process.consoleSize = winsize;
-      const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
+      const result = await monitor.createProcess(channel, plan, step);
       // Its mount points made, a read-only root becomes read-only on the host too.
       if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));
-      // Its size from now on: engines set it on the master after create, and later resize it.
-      if (terminalOut) monitor.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => monitor.resize(rows, cols), { known: plan.process.consoleSize });
       const tProcess = Date.now();
       await step('process', plugging);
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: tProcess - tHello, cpusMs: Date.now() - tHello, guest: result?.boot }, 'container created');
-      await step('hooks', monitor.runHooks('createContainer', 'creating'));
-      await step('control', monitor.serve(channel));
-      for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void monitor.forward(constants.signals[signal]));
-      await step('ready', monitor.setPhase('created'));
-      return monitor;
+      return await monitor.ready(channel, step);
     } catch (e) {
-      monitor.failing = true;
-      await monitor.cleanups.run();
-      // Last, as when a container stops: its status goes to the sentry once the VM is gone.
-      await (await monitor.starting?.catch(() => undefined))?.exit(255);
-      await monitor.runHooks('poststop', 'stopped').catch((h: Error) => o.log.warn(h.message));
-      throw e;
+      throw await monitor.failed(e as Error);
     }
+  }
+
+  /**
+   * A pod member: no VM of its own, but its pod's, whose host's monitor passes its requests on
+   * to the agent (src/monitor/pod.ts). The rest is as for a container with a VM of its own.
+   */
+  private static async createMember(o: MonitorOptions, record: ContainerRecord, layout: VmLayout, bundle: Awaited<ReturnType<typeof loadBundle>>, plan: GuestPlan, binds: HostBind[]): Promise<Monitor> {
+    const pod = record.pod!;
+    const host = await o.store.load(pod.host);
+    const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
+    monitor.shape = { memoryMiB: host.guest?.memoryMiB ?? 1, vcpus: host.guest?.vcpus ?? 1, hostCgroup: (record.cgroups ?? []).length > 0 };
+    monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
+    const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
+    try {
+      const starting = Sentry.start(await hostHelper(o.cacheDir, 'vmrun-sentry'), sentryArgs(bundle.spec, record.rootfs, layout.dir));
+      monitor.starting = starting;
+      starting.catch(() => undefined);
+      const graft = await hostHelper(o.cacheDir, 'vmrun-graft');
+      const joined = await step('domain', graftMember(graft, layout, host, pod.name, bundle.rootfs, plan, binds, o.callerMountNamespace));
+      if (pod.share?.length) joined.share = pod.share;
+      const channel = await step('agent', connectPod(host, pod.name, monitor.agentLink()));
+      monitor.channel = channel;
+      monitor.cleanups.push("the channel to the pod's VM", () => channel.close());
+      monitor.adopt(await step('sentry', starting));
+      await monitor.update({ monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: host.accel, ...(host.guest && { guest: host.guest }) });
+      await step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
+      await monitor.createProcess(channel, joined, step);
+      o.log.info({ pod: pod.host }, "container created in its pod's VM");
+      return await monitor.ready(channel, step);
+    } catch (e) {
+      throw await monitor.failed(e as Error);
+    }
+  }
+
+  /** The container's process, created in the guest with its stdio joined to the monitor's. */
+  private async createProcess(channel: AgentChannel, plan: GuestPlan, step: <T>(name: CreateStep, work: Promise<T>) => Promise<T>): Promise<{ boot?: unknown } | undefined> {
+    const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
+    this.output = output;
+    // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
+    const winsize = terminalOut && terminalSize(terminalOut);
+    if (winsize) plan.process.consoleSize = winsize;
+    const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
+    // Its size from now on: engines set it on the master after create, and later resize it.
+    if (terminalOut) this.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => this.resize(rows, cols), { known: plan.process.consoleSize });
+    return result;
+  }
+
+  /** The last steps of a create: its hooks, the sockets verbs reach it on, and the phase. */
+  private async ready(channel: AgentChannel, step: <T>(name: CreateStep, work: Promise<T>) => Promise<T>): Promise<Monitor> {
+    await step('hooks', this.runHooks('createContainer', 'creating'));
+    await step('control', this.serve(channel));
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, () => void this.forward(constants.signals[signal]));
+    await step('ready', this.setPhase('created'));
+    return this;
+  }
+
+  /** A create failed: everything undone, the sentry told, poststop hooks run; returns the error. */
+  private async failed(e: Error): Promise<Error> {
+    this.failing = true;
+    await this.cleanups.run();
+    // Last, as when a container stops: its status goes to the sentry once the VM is gone.
+    await (await this.starting?.catch(() => undefined))?.exit(255);
+    await this.runHooks('poststop', 'stopped').catch((h: Error) => this.o.log.warn(h.message));
+    return e;
   }
 
   /** The sentry, while it starts. */
@@ -331,10 +390,21 @@ export class Monitor {
       control.close();
       await rm(this.layout.controlSocket, { force: true });
     });
-    this.execs = new ExecSessions(channel, () => this.checkCanExec(), this.o.log);
+    const ids = new StreamIds();
+    this.execs = new ExecSessions(channel, () => this.checkCanExec(), this.o.log, ids);
     const execs = this.execs;
     this.cleanups.push('the exec socket', () => execs.close());
     await execs.serve(this.layout.execSocket);
+    if (this.record.pod) return;
+    // Containers that join this VM later (a pod's) come in here.
+    const graft = await hostHelper(this.o.cacheDir, 'vmrun-graft');
+    const members = new PodMembers(channel, ids, (name) => releaseMember(graft, this.record, name), this.o.log);
+    this.members = members;
+    this.cleanups.push("the pod's members", async () => {
+      members.close();
+      await rm(this.layout.podSocket, { force: true });
+    });
+    await members.serve(this.layout.podSocket);
   }
 
   /** The hooks of one kind, on the host, with the state as it is now; rejects if one fails. */
@@ -357,13 +427,7 @@ export class Monitor {
         await sleep(10);
       }
     }
-    const channel = agentChannel(socket, {
-      log: this.o.log,
-      stop: (status, why) => void this.stop(status, why),
-      lose: (why) => this.lose(why),
-      execExited: (m) => this.execs?.exited(m),
-      dns: () => this.dnsRelay,
-    });
+    const channel = agentChannel(socket, this.agentLink());
     this.channel = channel;
     this.cleanups.push('the agent channel', () => channel.close());
     const hello = channel.hello('vmrun-monitor');
@@ -398,6 +462,17 @@ export class Monitor {
     if (online === undefined) return warn(`the guest's agent answered ${String(JSON.stringify(result)).slice(0, 60)}, not a count of CPUs online`);
     if (online < plugged) warn(`the guest has ${online} online`);
     this.shape = { ...this.shape, vcpus: online };
+  }
+
+  /** What the monitor does with what its agent (or its pod's host) sends. */
+  private agentLink(): AgentLink {
+    return {
+      log: this.o.log,
+      stop: (status, why) => void this.stop(status, why),
+      lose: (why) => this.lose(why),
+      execExited: (m) => void (this.members?.exited(m) || this.execs?.exited(m)),
+      dns: () => this.dnsRelay,
+    };
   }
 
   private bootFailed(why: string): VmrunError {
@@ -451,7 +526,10 @@ export class Monitor {
         const [from, to] = r.op === 'pause' ? ['running', 'paused'] as const : ['paused', 'running'] as const;
         if (this.stopping) throw this.notIn('container not running');
         if (this.record.phase !== from) throw new VmrunError('InvalidState', `container not ${from}`);
-        await (r.op === 'pause' ? this.driver.suspend() : this.driver.resume());
+        // A VM of its own stops whole; a container that shares one has its cgroup frozen.
+        if (r.op === 'pause') this.frozen = !this.driver || (this.members?.count ?? 0) > 0;
+        if (!this.frozen) await (r.op === 'pause' ? this.driver.suspend() : this.driver.resume());
+        else await channel.request({ op: 'freeze', frozen: r.op === 'pause' });
         await this.setPhase(to);
         return undefined;
       }
@@ -495,6 +573,7 @@ export class Monitor {
         return undefined;
       case 'virsh': {
         if (this.stopping) throw this.notIn('container not running');
+        if (!this.driver) throw new VmrunError('InvalidArgument', `the container is in the VM of container ${this.record.pod?.host}: debug that one`);
         // Bounded: the answer is one line of the control socket.
         const output = await this.driver.run(r.args);
         return { output: output.length > MAX_VIRSH_OUTPUT ? `${output.slice(0, MAX_VIRSH_OUTPUT)}\n[cut at ${MAX_VIRSH_OUTPUT} characters]` : output };

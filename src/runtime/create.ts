@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { readyAssets } from '../guest/ready.js';
@@ -32,6 +32,7 @@ import { vmLayout } from '../vm/layout.js';
 import { admitQemu } from '../vm/libvirt.js';
 import { controlRequest } from '../monitor/control.js';
 import type { RuntimeContext } from './context.js';
+import { podHostOf } from './pod.js';
 
 export interface CreateOptions {
   bundle: string;
@@ -71,6 +72,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
   const bundle = await loadBundle(o.bundle);
   const host = hostLimits(); // VMRUN_DEFAULT_MEMORY checked before anything is made
   checkNamespacePaths(bundle.spec);
+  const pod = await podHostOf(ctx.store, bundle.spec);
   await checkTerminal(!!bundle.spec.process.terminal, o);
   if (o.pidFile) await checkPidFile(o.pidFile);
   await readyAssets(o.cacheDir);
@@ -90,6 +92,7 @@ export async function createContainer(ctx: RuntimeContext, id: string, o: Create
     hooks: recordedHooks(bundle.spec.hooks),
     phase: 'creating',
     vmDir: layout.dir,
+    ...(pod && { pod: { host: pod.record.id, name: basename(layout.dir), share: pod.share } }),
   };
   await ctx.store.create(record);
   try {

@@ -24,6 +24,8 @@ export interface VmLayout {
   controlSocket: string;
   /** Where exec relays reach the monitor (src/monitor/exec-sessions.ts). */
   execSocket: string;
+  /** Where the monitors of pod members that joined this VM reach it (src/monitor/pod-members.ts). */
+  podSocket: string;
   consoleLog: string;
 }
 
@@ -40,6 +42,7 @@ export function layoutOf(dir: string): VmLayout {
     agentSocket: join(dir, 'agent.sock'),
     controlSocket: join(dir, 'control.sock'),
     execSocket: join(dir, 'exec.sock'),
+    podSocket: join(dir, 'pod.sock'),
     consoleLog: join(dir, 'console.log'),
   };
 }

@@ -113,14 +113,19 @@ export interface VmProcess {
   host?: HostProcess;
 }
 
+/** The virtiofsd of the share at `source`, among a VM's. */
+export function shareDaemon(virtiofsd: HostProcess[], source: string): HostProcess | undefined {
+  const argument = `source=${source}`;
+  return virtiofsd.find((p) => isAlive(p) && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(argument));
+}
+
 /**
  * Makes the share at `source` read-only as its virtiofsd serves it (libvirt 9.0 refuses
  * <readonly/> for virtiofs), through the vmrun-seal helper: only that virtiofsd's own mount
  * namespace changes, never the host's.
  */
 export async function sealShare(seal: string, virtiofsd: HostProcess[], source: string): Promise<void> {
-  const argument = `source=${source}`;
-  const daemon = virtiofsd.find((p) => isAlive(p) && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(argument));
+  const daemon = shareDaemon(virtiofsd, source);
   if (!daemon) throw new VmrunError('InvalidState', `no virtiofsd serves ${source}: cannot make the root read-only on the host`);
   await command(seal, [String(daemon.pid)], { timeoutMs: 10_000 }).catch((e: Error) => {
     throw new VmrunError('InvalidState', `cannot make the root read-only on the host: ${e.message}`);

@@ -1,0 +1,137 @@
+// The pod socket of a guest's first container: each connection is the monitor of a pod member
+// (a container that joined this VM), speaking the agent protocol for its own container of the
+// guest. Its requests go on to the agent, its streams on fresh ids of the agent channel, and the
+// agent's exits of its processes come back after their output. A member that goes away leaves
+// the guest: its processes are killed, its share folder let go of.
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { AgentChannel } from '../agent/channel.js';
+import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
+import { relayStream } from '../agent/streams.js';
+import { VmrunError } from '../errors.js';
+import type { ExitEvent, Request, Request1, Stdio } from '../generated/agent-protocol.js';
+import type { Logger } from '../log.js';
+import type { StreamIds } from './exec-sessions.js';
+
+interface Member {
+  channel: AgentChannel;
+  name?: string;
+  /** The member's ends of each process's output streams, which end before its exit is passed on. */
+  outputs: Map<string, Promise<unknown>[]>;
+  streams: (Readable | Writable)[];
+}
+
+const PASSED_ON = new Set<Request['op']>(['start', 'signal', 'resize', 'ps', 'stats', 'update', 'freeze']);
+
+export class PodMembers {
+  private readonly members = new Map<string, Member>();
+  private server?: Server;
+
+  constructor(
+    private readonly agent: AgentChannel,
+    private readonly ids: StreamIds,
+    /** Let go of what the host holds for the member (its share folder), once it has left the guest. */
+    private readonly release: (name: string) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  get count(): number {
+    return this.members.size;
+  }
+
+  async serve(path: string): Promise<void> {
+    await rm(path, { force: true });
+    this.server = createServer((socket) => void this.accept(socket));
+    this.server.listen(path);
+    await once(this.server, 'listening');
+  }
+
+  /** Passes an exit of a member's process on to its monitor; false if it is not a member's. */
+  exited(event: ExitEvent): boolean {
+    if (event.container === undefined) return false;
+    const member = this.members.get(event.container);
+    if (!member) return true;
+    const outputs = member.outputs.get(event.process) ?? [];
+    member.outputs.delete(event.process);
+    void Promise.all(outputs).then(() => {
+      try {
+        member.channel.send(event);
+      } catch {
+        // the member is gone already
+      }
+    });
+    return true;
+  }
+
+  /** Every member's channel closed: their monitors stop their containers, as killed. */
+  close(): void {
+    this.server?.close();
+    for (const { channel } of this.members.values()) channel.close();
+  }
+
+  private async accept(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    // A member's monitor is a process of the host, as trusted as this one.
+    const member: Member = { channel: new AgentChannel(socket, { trustedPeer: true, peer: "a pod member's monitor" }), outputs: new Map(), streams: [] };
+    const { channel } = member;
+    channel.on('error', (e: Error) => this.log.debug(`pod member: ${e.message}`));
+    channel.on('request', (r: Request) => {
+      this.handle(member, r).then((result) => channel.respond(r.id, result), (e: Error) => channel.respond(r.id, e));
+    });
+    channel.once('close', () => void this.leave(member));
+    await channel.hello('vmrun-pod', HELLO_DEADLINE_MS).catch(() => channel.close());
+  }
+
+  private async handle(member: Member, r: Request): Promise<Record<string, unknown> | undefined> {
+    if (r.container === undefined) throw new VmrunError('InvalidArgument', 'a pod member names its container in each request');
+    if (member.name === undefined) {
+      if (this.members.has(r.container)) throw new VmrunError('InvalidArgument', `pod member ${r.container} is here already`);
+      member.name = r.container;
+      this.members.set(r.container, member);
+    } else if (r.container !== member.name) {
+      throw new VmrunError('InvalidArgument', `this connection is pod member ${member.name}'s`);
+    }
+    const { type: _type, id: _id, ...body } = r;
+    if (r.op === 'create' || r.op === 'exec') {
+      const process = r.op === 'create' ? 'init' : r.process;
+      const stdio = this.bridge(member, process, r.stdio);
+      return this.agent.request({ ...body, stdio } as Request1);
+    }
+    if (!PASSED_ON.has(r.op)) throw new VmrunError('InvalidArgument', `${r.op} is not for a pod member`);
+    return this.agent.request(body as Request1);
+  }
+
+  /** Joins each of the member's streams of `process` to a fresh stream of the agent channel. */
+  private bridge(member: Member, process: string, stdio: Stdio): Stdio {
+    const mapped: Stdio = stdio.terminal ? { terminal: true } : {};
+    if (stdio.stdin !== undefined) {
+      mapped.stdin = this.ids.take();
+      const to = this.agent.writableStream(mapped.stdin);
+      member.streams.push(to);
+      void relayStream(member.channel.readableStream(stdio.stdin), to);
+    }
+    const outputs: Promise<unknown>[] = [];
+    for (const s of ['stdout', 'stderr'] as const) {
+      const id = stdio[s];
+      if (id === undefined) continue;
+      mapped[s] = this.ids.take();
+      const from = this.agent.readableStream(mapped[s]);
+      member.streams.push(from);
+      outputs.push(relayStream(from, member.channel.writableStream(id)));
+    }
+    member.outputs.set(process, outputs);
+    return mapped;
+  }
+
+  /** The member's monitor went away (its container stopped, or it was killed): it leaves the guest. */
+  private async leave(member: Member): Promise<void> {
+    const name = member.name;
+    if (name === undefined || this.members.get(name) !== member) return;
+    this.members.delete(name);
+    for (const s of member.streams) s.destroy();
+    await this.agent.request({ op: 'remove', container: name } as Request1).catch((e: Error) => this.log.warn(`pod member ${name} leaving the guest: ${e.message}`));
+    await this.release(name).catch((e: Error) => this.log.warn(`pod member ${name}: ${e.message}`));
+  }
+}
