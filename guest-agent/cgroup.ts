@@ -7,14 +7,21 @@ import { join } from 'node:path';
 import { containerProcesses } from './processes.js';
 import { FIRST, type ContainerScope } from './scope.js';
 
+/**
+ * The guest's cgroup hierarchy, mounted and writable: a container's read-only cgroup mount may
+ * have made it read-only, and the guest's own mount of it is writable again, which leaves the
+ * container's mount read-only.
+ */
+export function writableCgroups(): void {
+  const mount = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '' : 'mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup && ';
+  execFileSync('/bin/busybox', ['sh', '-c', `${mount}mount -o remount,rw /sys/fs/cgroup`]);
+}
+
 export function updateCgroup(files: Record<string, string>, scope: ContainerScope = FIRST): void {
   const dir = scope.cgroup;
   const fresh = !existsSync(dir);
   if (fresh) {
-    // The container's read-only cgroup mount may have made the hierarchy read-only: the
-    // guest's own mount of it is writable again, which leaves the container's mount read-only.
-    const mount = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '' : 'mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup && ';
-    execFileSync('/bin/busybox', ['sh', '-c', `${mount}mount -o remount,rw /sys/fs/cgroup`]);
+    writableCgroups();
     mkdirSync(dir);
   }
   // A cgroup made only for a device filter has no controllers yet; cpuset only when asked for.

@@ -15,7 +15,7 @@ import { FIRST, memberScope, type ContainerScope } from './scope.js';
 import { removeMember } from './members.js';
 import { configureNetwork } from './network.js';
 import { EmbeddedDns } from './dns.js';
-import { updateCgroup } from './cgroup.js';
+import { updateCgroup, writableCgroups } from './cgroup.js';
 import { guestStats } from './stats.js';
 import { onlineCpus } from './cpus.js';
 import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
@@ -86,7 +86,10 @@ class Agent {
         const cgroup = cgroupFlags(plan, scope);
         const seccompFlags = plan.seccomp ? writeSeccomp(plan.seccomp, name) : [];
         const shared = plan.share?.length ? ['--share', `${plan.share.join(',')}:${this.need('').init.containerPid}`] : [];
-        if (name !== '') mkdirSync(scope.root, { recursive: true });
+        if (name !== '') {
+          mkdirSync(scope.root, { recursive: true });
+          writableCgroups(); // vmrun-exec makes the member's cgroup there
+        }
         // The filter is read before the namespaces: its file is the guest's.
         const early = name === '' && await rootfsMountedEarly(plan.rootfs.tag);
         const setup = [...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
