@@ -34,6 +34,17 @@ export function guestStats(scope: ContainerScope = FIRST): GuestStats {
     memoryLimitBytes: kib('MemTotal'),
     pids: processes.length,
   };
+  // A pod member shares the guest: its own use is its cgroup's.
+  if (scope.name !== '') {
+    const read = (file: string) => readFileSync(`${scope.cgroup}/${file}`, 'utf8').trim();
+    try {
+      stats.memoryBytes = Number(read('memory.current'));
+      const max = read('memory.max');
+      if (max !== 'max') stats.memoryLimitBytes = Math.min(Number(max), stats.memoryLimitBytes);
+    } catch {
+      // no memory controller in its cgroup: the guest's figures stand
+    }
+  }
   try {
     const max = readFileSync(`${scope.cgroup}/pids.max`, 'utf8').trim();
     if (max !== 'max') stats.pidsLimit = Number(max);

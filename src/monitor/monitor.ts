@@ -40,7 +40,7 @@ import { guestSize } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel, type AgentLink } from './agent-link.js';
-import { connectPod, graftMember, releaseMember } from './pod.js';
+import { connectPod, graftMember, isCriSandbox, releaseMember } from './pod.js';
 import { PodMembers } from './pod-members.js';
 import { StreamIds } from './exec-sessions.js';
 import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
@@ -48,7 +48,7 @@ import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
 import { initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
-import { changeCgroup } from '../host/cgroups.js';
+import { changeCgroup, removeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -119,6 +119,8 @@ export class Monitor {
   private members?: PodMembers;
   /** Whether the container was paused by freezing its cgroup in the guest, not its whole VM. */
   private frozen = false;
+  /** Deleted while pod members still use its VM, which then ends with the last of them. */
+  private detached = false;
   /**
    * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
    * to the namespace's: asked at start, as Docker's prestart hook rewrites the file.
@@ -568,9 +570,16 @@ export class Monitor {
       case 'resize':
         await this.resize(r.rows, r.cols);
         return undefined;
-      case 'destroy':
+      case 'destroy': {
+        // A CRI pod's VM ends with its sandbox, its members killed first, as runc's shim expects;
+        // any other VM outlives the container that booted it while members use it, as their
+        // namespaces outlive it under runc: it ends with the last, and cleans up after itself.
+        const members = this.members?.count ?? 0;
+        if (members > 0 && isCriSandbox(this.record)) this.members!.killAll();
+        else if (members > 0) this.detached = true;
         void this.stop(137, 'destroyed', { waitForOutput: false });
-        return undefined;
+        return this.detached ? { members } : undefined;
+      }
       case 'virsh': {
         if (this.stopping) throw this.notIn('container not running');
         if (!this.driver) throw new VmrunError('InvalidArgument', `the container is in the VM of container ${this.record.pod?.host}: debug that one`);
@@ -668,8 +677,20 @@ export class Monitor {
       if (waitForOutput) await Promise.race([this.output, sleep(OUTPUT_TIMEOUT_MS)]);
       await this.setPhase('stopped', { exitStatus: status, ...(lost && { stopReason: why.slice(0, 1000) }) })
         .catch((e: Error) => this.o.log.warn(`recording the stop: ${e.message}`));
+      if (this.members?.count && !lost) {
+        // The VM stays for the pod's members: the container's own processes go, its status out.
+        await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals.SIGKILL, all: true }).catch(() => undefined);
+        await this.sentry?.exit(status);
+        this.o.log.info({ members: this.members.count }, "the VM stays for the pod's members");
+        await this.members.empty();
+      }
       await this.cleanups.run();
       await this.sentry?.exit(status);
+      // Deleted while its VM served members: what delete would have removed goes now.
+      if (this.detached) {
+        await rm(this.layout.dir, { recursive: true, force: true }).catch((e: Error) => this.o.log.warn(e.message));
+        await removeCgroup(this.record.cgroups ?? []).catch((e: Error) => this.o.log.warn(e.message));
+      }
       this.finish(status);
       return status;
     })();
@@ -686,6 +707,7 @@ export class Monitor {
   /** Changes the record, and saves it after any earlier change. */
   private update(change: Partial<ContainerRecord>): Promise<void> {
     this.record = { ...this.record, ...change };
+    if (this.detached) return Promise.resolve(); // its record is gone
     const record = this.record;
     const saved = this.saving.then(() => this.o.store.save(record));
     this.saving = saved.catch(() => undefined);

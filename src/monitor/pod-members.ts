@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { AgentChannel } from '../agent/channel.js';
 import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
@@ -28,6 +29,7 @@ const PASSED_ON = new Set<Request['op']>(['start', 'signal', 'resize', 'ps', 'st
 export class PodMembers {
   private readonly members = new Map<string, Member>();
   private server?: Server;
+  private emptied: (() => void)[] = [];
 
   constructor(
     private readonly agent: AgentChannel,
@@ -39,6 +41,18 @@ export class PodMembers {
 
   get count(): number {
     return this.members.size;
+  }
+
+  /** Resolves once no member is left in the guest. */
+  empty(): Promise<void> {
+    return this.members.size === 0 ? Promise.resolve() : new Promise((resolve) => this.emptied.push(resolve));
+  }
+
+  /** Kills every member's processes, as a CRI pod's are when its sandbox goes: each then leaves. */
+  killAll(): void {
+    for (const name of this.members.keys()) {
+      this.agent.request({ op: 'signal', container: name, process: 'init', signal: constants.signals.SIGKILL, all: true } as Request1).catch((e: Error) => this.log.debug(`pod member ${name}: ${e.message}`));
+    }
   }
 
   async serve(path: string): Promise<void> {
@@ -133,5 +147,6 @@ export class PodMembers {
     for (const s of member.streams) s.destroy();
     await this.agent.request({ op: 'remove', container: name } as Request1).catch((e: Error) => this.log.warn(`pod member ${name} leaving the guest: ${e.message}`));
     await this.release(name).catch((e: Error) => this.log.warn(`pod member ${name}: ${e.message}`));
+    if (this.members.size === 0) this.emptied.splice(0).forEach((resolve) => resolve());
   }
 }

@@ -25,6 +25,12 @@ import { agentChannel, type AgentLink } from './agent-link.js';
 const POD_FOLDER = 'pod';
 const GRAFT_TIMEOUT_MS = 10_000;
 
+/** Whether the container is a CRI pod's sandbox (containerd's or CRI-O's annotation says so). */
+export function isCriSandbox(record: ContainerRecord): boolean {
+  const a = record.annotations ?? {};
+  return a['io.kubernetes.cri.container-type'] === 'sandbox' || a['io.kubernetes.cri-o.ContainerType'] === 'sandbox';
+}
+
 /** The virtiofsd that serves the binds share of the VM of `host`, by its host pid. */
 function podShareDaemon(host: ContainerRecord): number {
   const daemon = shareDaemon(host.virtiofsd ?? [], sharePath(layoutOf(host.vmDir), BINDS_TAG));

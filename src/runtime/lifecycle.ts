@@ -71,7 +71,13 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     const layout = layoutOf(record.vmDir);
     if (isAlive(record.monitor)) {
       // A monitor that cannot answer is killed below.
-      await controlRequest(layout.controlSocket, { op: 'destroy' }).catch((e: Error) => ctx.log.debug(`delete: the monitor did not take destroy: ${e.message}`));
+      const answer = await controlRequest(layout.controlSocket, { op: 'destroy' }).catch((e: Error) => void ctx.log.debug(`delete: the monitor did not take destroy: ${e.message}`));
+      // Its VM serves pod members still: the monitor ends it with the last and cleans up then.
+      if (answer && typeof answer.members === 'number') {
+        ctx.log.debug(`delete: the VM stays for ${answer.members} pod member(s)`);
+        await runHooks('poststop', record.hooks, hookState(record, 'stopped', 0)).catch((e: Error) => ctx.log.warn(e.message));
+        return;
+      }
       if (!(await waitGone(record.monitor!, 15_000))) process.kill(record.monitor!.pid, 'SIGKILL');
     }
     // The monitor may have died before it could clean up (kill -9): do its part. Its sentry
