@@ -132,3 +132,29 @@ describe('host pids limit', () => {
     expect(hostPidsLimit(20)).toEqual({ pids: VMM_TASKS, raisedBy: VMM_TASKS - 20 });
   });
 });
+
+describe("a CRI pod's sandbox", () => {
+  const sandbox = (annotations: Record<string, string>) => {
+    const spec = withResources({ cpu: { shares: 2 } });
+    spec.annotations = { 'io.kubernetes.cri.container-type': 'sandbox', ...annotations };
+    return spec;
+  };
+
+  test("is sized for the pod from containerd's annotations", () => {
+    const size = guestSize(sandbox({ 'io.kubernetes.cri.sandbox-memory': String(512 * MiB), 'io.kubernetes.cri.sandbox-cpu-quota': '150000', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }), host);
+    expect(size).toMatchObject({ containerMemoryMiB: 512, memoryMiB: 512 + GUEST_OVERHEAD_MIB, vcpus: 2 });
+    expect(size.reasons.join()).toMatch(/sized for the pod/);
+  });
+
+  test('without them, or with 0 (unlimited), gets the default guest, as a container without limits', () => {
+    for (const a of [{}, { 'io.kubernetes.cri.sandbox-memory': '0', 'io.kubernetes.cri.sandbox-cpu-quota': '0', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }]) {
+      expect(guestSize(sandbox(a), host)).toMatchObject({ memoryMiB: DEFAULT_GUEST_MEMORY_MIB, vcpus: host.cpus });
+    }
+  });
+
+  test("a workload container's annotations do not size anything", () => {
+    const spec = sandbox({ 'io.kubernetes.cri.sandbox-memory': String(512 * MiB) });
+    spec.annotations!['io.kubernetes.cri.container-type'] = 'container';
+    expect(guestSize(spec, host).memoryMiB).toBe(DEFAULT_GUEST_MEMORY_MIB);
+  });
+});

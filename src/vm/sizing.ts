@@ -96,9 +96,33 @@ export interface GuestSize {
   reasons: string[];
 }
 
+/** containerd's annotations of a CRI sandbox: the pod's resources, which its VM is sized for. */
+const POD_MEMORY = 'io.kubernetes.cri.sandbox-memory';
+const POD_CPU_QUOTA = 'io.kubernetes.cri.sandbox-cpu-quota';
+const POD_CPU_PERIOD = 'io.kubernetes.cri.sandbox-cpu-period';
+
+/**
+ * What the VM is sized from: config.json's resources, or for a CRI pod's sandbox the pod's, from
+ * its annotations (containerd 1.6 sets them only when the pod has resources; 0 is no limit).
+ */
+export function sizingResources(spec: Spec, reasons: string[] = []): NonNullable<NonNullable<Spec['linux']>['resources']> {
+  const own = spec.linux?.resources ?? {};
+  const a = spec.annotations ?? {};
+  if (a['io.kubernetes.cri.container-type'] !== 'sandbox') return own;
+  const number = (key: string) => (/^\d{1,19}$/.test(a[key] ?? '') ? Number(a[key]) : 0);
+  const [memory, quota, period] = [number(POD_MEMORY), number(POD_CPU_QUOTA), number(POD_CPU_PERIOD)];
+  if (memory > 0 || (quota > 0 && period > 0)) reasons.push(`sized for the pod, from its sandbox's annotations: memory ${memory || 'unlimited'}, CPU quota ${quota || 'unlimited'}/${period || '-'}`);
+  return {
+    ...own,
+    ...(memory > 0 && { memory: { ...own.memory, limit: memory } }),
+    ...(quota > 0 && period > 0 && { cpu: { ...own.cpu, quota, period } }),
+  };
+}
+
 export function guestSize(spec: Spec, host: HostLimits): GuestSize {
   const reasons: string[] = [];
-  const containerMemoryMiB = containerMemory(spec.linux?.resources?.memory?.limit, host, reasons);
+  const resources = sizingResources(spec, reasons);
+  const containerMemoryMiB = containerMemory(resources.memory?.limit, host, reasons);
   let memoryMiB = containerMemoryMiB + GUEST_OVERHEAD_MIB;
   if (memoryMiB < MIN_GUEST_MEMORY_MIB) {
     reasons.push(`memory: the guest gets ${MIN_GUEST_MEMORY_MIB} MiB, the least it boots in; its cgroup keeps the container to the limit`);
@@ -107,7 +131,7 @@ export function guestSize(spec: Spec, host: HostLimits): GuestSize {
   return {
     containerMemoryMiB,
     memoryMiB,
-    vcpus: vcpus(spec.linux?.resources?.cpu, host, reasons),
+    vcpus: vcpus(resources.cpu, host, reasons),
     reasons,
   };
 }
