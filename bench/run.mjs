@@ -7,6 +7,7 @@
 //   (b) vmrun create + start to the container's first output line, with its breakdown, and the
 //       same for a config.json without namespaces: the difference is what they cost
 //   (c) opening a fresh libvirt root with and without the seeded QEMU capabilities
+//   (d) a pod member's create + start to its first line, in a pod whose VM runs already
 // Writes bench/results.json and bench/results.md. Needs `vmrun setup` done; run as root.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -97,6 +98,22 @@ async function vmrunFirstLine(bundle) {
   };
 }
 
+/** A pod member's create + start to its first line: no boot, its pod's VM runs already. */
+async function memberFirstLine(bundle) {
+  const id = `bench-${process.pid}-member-${++containers}`;
+  const root = join(work, 'root');
+  const t0 = performance.now();
+  const create = spawn(VMRUN, ['--root', root, 'create', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const firstLine = new Promise((resolve) => createInterface({ input: create.stdout }).once('line', () => resolve(performance.now())));
+  const [code] = await once(create, 'exit');
+  if (code !== 0) throw new Error(`vmrun create of a pod member exited ${code}`);
+  const tCreated = performance.now();
+  execFileSync(VMRUN, ['--root', root, 'start', id]);
+  const tFirst = await firstLine;
+  execFileSync(VMRUN, ['--root', root, 'delete', '--force', id]);
+  return { total: tFirst - t0, create: tCreated - t0 };
+}
+
 async function openRoot(seeded) {
   const root = mkdtempSync(join(work, 'lv-'));
   await prepareRoot(root, seeded ? await capabilitiesCache(cache) : join(work, 'no-capabilities'));
@@ -116,13 +133,28 @@ execFileSync(join(top, 'test/fixtures/busybox-bundle'), [bundleNoNs, 'echo', 'fi
 const specNoNs = JSON.parse(readFileSync(join(bundleNoNs, 'config.json'), 'utf8'));
 specNoNs.linux.namespaces = specNoNs.linux.namespaces.filter((ns) => ns.type === 'network');
 writeFileSync(join(bundleNoNs, 'config.json'), JSON.stringify(specNoNs));
+// (d): the pod's first container, running for the whole run, and a member naming its namespaces.
+const podRoot = join(work, 'root');
+const podHost = `bench-${process.pid}-pod`;
+const podBundle = join(work, 'pod-host');
+execFileSync(join(top, 'test/fixtures/busybox-bundle'), [podBundle, 'sleep', '3600']);
+execFileSync(VMRUN, ['--root', podRoot, 'create', '--bundle', podBundle, podHost], { stdio: 'ignore' });
+execFileSync(VMRUN, ['--root', podRoot, 'start', podHost]);
+const podPid = JSON.parse(execFileSync(VMRUN, ['--root', podRoot, 'state', podHost], { encoding: 'utf8' })).pid;
+const memberBundle = join(work, 'pod-member');
+execFileSync(join(top, 'test/fixtures/busybox-bundle'), [memberBundle, 'echo', 'first line']);
+const specMember = JSON.parse(readFileSync(join(memberBundle, 'config.json'), 'utf8'));
+const procName = { network: 'net', ipc: 'ipc', uts: 'uts' };
+specMember.linux.namespaces = specMember.linux.namespaces.map((ns) => (procName[ns.type] ? { ...ns, path: `/proc/${podPid}/ns/${procName[ns.type]}` } : ns));
+writeFileSync(join(memberBundle, 'config.json'), JSON.stringify(specMember));
 const initrd = floorInitrd();
 const rows = [];
 for (let i = 1; i <= RUNS; i++) {
-  const row = { floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel), vmrun: await vmrunFirstLine(bundle), noNamespaces: await vmrunFirstLine(bundleNoNs), rootSeeded: await openRoot(true), rootProbed: await openRoot(false) };
+  const row = { floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel), vmrun: await vmrunFirstLine(bundle), noNamespaces: await vmrunFirstLine(bundleNoNs), rootSeeded: await openRoot(true), rootProbed: await openRoot(false), member: await memberFirstLine(memberBundle) };
   rows.push(row);
-  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), vmrun ${seconds(row.vmrun.total)} s (without namespaces ${seconds(row.noNamespaces.total)} s), root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
+  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), vmrun ${seconds(row.vmrun.total)} s (without namespaces ${seconds(row.noNamespaces.total)} s), root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed, pod member ${seconds(row.member.total)} s`);
 }
+execFileSync(VMRUN, ['--root', podRoot, 'delete', '--force', podHost]);
 rmSync(work, { recursive: true, force: true });
 
 const m = (f) => median(rows.map(f));
@@ -143,8 +175,11 @@ const results = {
     ...Object.fromEntries(parts.map((p) => [`noNamespaces.${p}`, m((r) => r.noNamespaces[p])])),
     rootSeeded: m((r) => r.rootSeeded),
     rootProbed: m((r) => r.rootProbed),
+    'member.total': m((r) => r.member.total),
+    'member.create': m((r) => r.member.create),
   },
 };
+results.memberRatio = results.medianMs['member.total'] / results.medianMs['vmrun.total'];
 results.ratio = results.medianMs['vmrun.total'] / results.medianMs.floor;
 results.ratioPvh = results.medianMs['vmrun.total'] / results.medianMs.floorPvh;
 results.rows = rows;
@@ -173,6 +208,9 @@ const md = [
   `| ratio b/a' | ${results.ratioPvh.toFixed(2)} |`,
   `| (c) fresh libvirt root, capabilities seeded | ${seconds(results.medianMs.rootSeeded)} s |`,
   `| (c) fresh libvirt root, QEMU probed | ${seconds(results.medianMs.rootProbed)} s |`,
+  `| (d) a pod member's create + start to its first line, its pod's VM running | ${seconds(results.medianMs['member.total'])} s |`,
+  `| &nbsp;&nbsp;vmrun create returns | ${seconds(results.medianMs['member.create'])} s |`,
+  `| ratio d/b: a member's start against a container's own VM | ${results.memberRatio.toFixed(2)} |`,
   '',
 ].join('\n');
 writeFileSync(join(top, 'bench/results.md'), md);

@@ -147,7 +147,7 @@ describe("a CRI pod's sandbox", () => {
   });
 
   test('without them, or with 0 (unlimited), gets the default guest, as a container without limits', () => {
-    for (const a of [{}, { 'io.kubernetes.cri.sandbox-memory': '0', 'io.kubernetes.cri.sandbox-cpu-quota': '0', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }]) {
+    for (const a of [{} as Record<string, string>, { 'io.kubernetes.cri.sandbox-memory': '0', 'io.kubernetes.cri.sandbox-cpu-quota': '0', 'io.kubernetes.cri.sandbox-cpu-period': '100000' }]) {
       expect(guestSize(sandbox(a), host)).toMatchObject({ memoryMiB: DEFAULT_GUEST_MEMORY_MIB, vcpus: host.cpus });
     }
   });
