@@ -1,5 +1,5 @@
-// Runs ctr as a user would at a shell: its output, its exit status, optionally stdin, and
-// optionally a terminal (util-linux `script` gives ctr a pseudo-terminal of its own).
+// Runs ctr (or another client: crictl) as a user would at a shell: its output, its exit status,
+// optionally stdin, and optionally a terminal (util-linux `script` gives it a pseudo-terminal).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -23,8 +23,13 @@ export interface CtrOptions {
 /** Calls not yet ended, killed by `killCtrCalls` so that a hung one cannot outlive its test file. */
 const running = new Set<number>();
 
-export async function ctr(args: string[], opts: CtrOptions = {}): Promise<CtrResult> {
-  const [file, argv] = opts.tty ? ['script', ['-qec', ['ctr', ...args].map(shellQuote).join(' '), '/dev/null']] : ['ctr', args];
+export function ctr(args: string[], opts: CtrOptions = {}): Promise<CtrResult> {
+  return runClient('ctr', args, opts);
+}
+
+/** Runs the client program `program` as `ctr` runs ctr. */
+export async function runClient(program: string, args: string[], opts: CtrOptions = {}): Promise<CtrResult> {
+  const [file, argv] = opts.tty ? ['script', ['-qec', [program, ...args].map(shellQuote).join(' '), '/dev/null']] : [program, args];
   // Without input, stdin is /dev/null; but under `script` it stays an open pipe, since script
   // would type an end-of-file (^D) into the terminal on its own stdin's end.
   const stdin = opts.input !== undefined || opts.tty ? 'pipe' : 'ignore';

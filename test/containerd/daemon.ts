@@ -16,13 +16,14 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startContainerd(dir: string): Promise<Daemon> {
+/** With `config` (a whole config.toml whose grpc address is dir/containerd.sock), that one. */
+export async function startContainerd(dir: string, opts: { config?: string } = {}): Promise<Daemon> {
   const address = join(dir, 'containerd.sock');
   const log = join(dir, 'containerd.log');
   const config = join(dir, 'config.toml');
   // TOML's basic strings are JSON's. The CRI plugin would want a CNI set-up nobody uses here;
   // "opt" would otherwise be /opt/containerd. Debug, so that the shim's messages reach the log.
-  await writeFile(config, [
+  await writeFile(config, opts.config ?? [
     'version = 2',
     `root = ${JSON.stringify(join(dir, 'root'))}`,
     `state = ${JSON.stringify(join(dir, 'state'))}`,
