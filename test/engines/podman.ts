@@ -47,7 +47,9 @@ export function podmanEngine(): Engine {
   afterAll(async () => {
     if (!e.dir) return;
     const ids = (await cli(e, ['events', '--stream=false', '--filter', 'type=container', '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
-    // Whatever a failed test left, then the storage itself.
+    // Whatever a failed test left (pods first: rm --all leaves their infra containers running),
+    // then the storage itself.
+    await cli(e, ['pod', 'rm', '--all', '--force', '--time', '0']);
     await cli(e, ['rm', '--all', '--force', '--time', '0']);
     await cli(e, ['system', 'reset', '--force']);
     await expectNothingLeft(e, ids);

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { release } from 'node:os';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { cachedKernel, currentKernelPackage } from '../../src/guest/kernel.js';
 import { cacheDir } from '../../src/paths.js';
 import { vmLayout } from '../../src/vm/layout.js';
@@ -47,6 +47,8 @@ export function podCases(e: Engine): void {
       let client = '';
       let netns = '';
       const members = () => [infra, server, client];
+      // What a failed test left, before the engine's own clean-up.
+      afterAll(async () => void (await c(['pod', 'rm', '-f', '-t', '0', pod], runtime)));
 
       test('two containers of a pod share localhost, the hostname and /dev/shm, in one kernel', async () => {
         podId = await ok(['pod', 'create', '--name', pod], runtime);
@@ -107,12 +109,16 @@ export function sharedNetworkCases(e: Engine): void {
   for (const runtime of RUNTIMES) {
     describe(`${e.name} run --network container: with --runtime ${runtime}`, () => {
       const a = `vmrun-netowner-${runtime}`;
+      const b = `vmrun-netjoiner-${runtime}`;
       let owner = '';
       let joiner = '';
+      // Podman refuses to remove the owner while the joiner exists; Docker's rm -f kills at once.
+      const rmNow = ['rm', '-f', ...(e.name === 'podman' ? ['-t', '0'] : [])];
+      afterAll(async () => void (await c([...rmNow, b, a], runtime)));
 
       test("a container joined to another's network reaches its server on localhost, in one kernel", async () => {
         owner = await detached(['--name', a, IMAGE, ...SERVE_LOCAL(a)], runtime);
-        joiner = await detached(['--network', `container:${a}`, IMAGE, 'sleep', '600'], runtime);
+        joiner = await detached(['--name', b, '--network', `container:${a}`, IMAGE, 'sleep', '600'], runtime);
         const got = await c(['exec', joiner, 'sh', '-c', GET_LOCAL(8080)], runtime);
         expect(got, got.stderr).toMatchObject({ exitCode: 0, stdout: `hello from ${a}` });
         const kernels = await Promise.all([owner, joiner].map((id) => kernelOf(e, id, runtime)));
@@ -131,9 +137,7 @@ export function sharedNetworkCases(e: Engine): void {
       });
 
       test('rm -f of both leaves nothing', async () => {
-        // Podman refuses to remove the owner while the joiner exists.
-        const now = e.name === 'podman' ? ['-t', '0'] : []; // Docker's rm -f kills at once
-        for (const id of [joiner, owner]) expect((await c(['rm', '-f', ...now, id], runtime)).exitCode).toBe(0);
+        for (const id of [joiner, owner]) expect((await c([...rmNow, id], runtime)).exitCode).toBe(0);
         expect({ left: await leftoversOf(e, [owner, joiner]), mounts: mountsOf(e, [owner, joiner]) }).toEqual({ left: [], mounts: [] });
       });
     });
