@@ -28,8 +28,9 @@ export function dockerEngine(): Engine {
 
   beforeAll(async () => {
     e.dir = await mkdtemp('/tmp/vmrun-docker-');
-    // The shim gives its runtime the root <exec-root>/runtime-<name>/<namespace>.
-    e.vmrunRoot = join(e.dir, 'exec', 'runtime-vmrun', 'moby');
+    // The shim gives its runtime the root <exec-root>/runtime-runc/<namespace>: Docker 20.10
+    // names every runc-like runtime's root after runc, its default (seen for --add-runtime ones).
+    e.vmrunRoot = join(e.dir, 'exec', 'runtime-runc', 'moby');
     // A configuration of its own: the host's /etc/docker/daemon.json may name vmrun already.
     const config = join(e.dir, 'daemon.json');
     await writeFile(config, '{}\n');
