@@ -13,7 +13,7 @@ import { cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { FIRST, memberScope, type ContainerScope } from './scope.js';
 import { removeMember } from './members.js';
-import { configureNetwork } from './network.js';
+import { configureNetwork, unplugInterfaces } from './network.js';
 import { EmbeddedDns } from './dns.js';
 import { updateCgroup, writableCgroups } from './cgroup.js';
 import { guestStats } from './stats.js';
@@ -158,6 +158,7 @@ class Agent {
         this.containers.delete(name);
         return undefined;
       case 'network':
+        if (r.unplug) unplugInterfaces(r.unplug);
         if (r.interfaces.length > 0) await configureNetwork(r.interfaces, r.routes);
         if (r.embeddedDns) await this.dns.listen();
         return undefined;

@@ -3,6 +3,7 @@
 // start costs 0.1 s under TCG. The values are safe to put in the script: the protocol's schema
 // allows only names, MACs and addresses in them.
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { GuestInterface, GuestRoute } from '../src/generated/agent-protocol.js';
 
@@ -34,6 +35,17 @@ export function networkScript(interfaces: GuestInterface[], routes: GuestRoute[]
   });
   for (const r of routes) lines.push(`ip route add ${r.destination}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.interface}`);
   return lines.join('\n');
+}
+
+/** Takes interfaces out of the guest: their PCI devices removed, as an engine deletes them from a namespace. */
+export function unplugInterfaces(names: string[]): void {
+  for (const name of names) {
+    try {
+      writeFileSync(`/sys/class/net/${name}/device/remove`, '1');
+    } catch (e) {
+      throw new Error(`network: unplug ${name}: ${(e as Error).message}`);
+    }
+  }
 }
 
 export async function configureNetwork(interfaces: GuestInterface[], routes: GuestRoute[]): Promise<void> {

@@ -296,6 +296,12 @@ export interface NetworkRequest {
    * Serve Docker's embedded DNS address, 127.0.0.11:53, over UDP and TCP in the guest, each query passed to the host as a dns request.
    */
   embeddedDns?: boolean;
+  /**
+   * Interfaces the guest lets go of first (their PCI devices removed): those of a namespace whose container has stopped while pod members stay, as the engine takes them out of the namespace.
+   *
+   * @maxItems 64
+   */
+  unplug?: string[];
 }
 export interface GuestInterface {
   name: string;

@@ -6,6 +6,7 @@
 // container) serves them without a restart, and no other process ever sees them.
 // vmrun-graft --remove PID TARGET: detaches TARGET and what is below it in PID's namespace.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -46,7 +47,8 @@ static void enter(const char *pid) {
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "--remove") && atoi(argv[2]) > 0) {
     enter(argv[2]);
-    if (umount2(argv[3], MNT_DETACH) < 0) {
+    /* Not a mount point (any more): gone already, which is what was asked. */
+    if (umount2(argv[3], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
       perror(argv[3]);
       return 1;
     }

@@ -289,6 +289,8 @@ export class Monitor {
       starting.catch(() => undefined);
       const graft = await hostHelper(o.cacheDir, 'vmrun-graft');
       const joined = await step('domain', graftMember(graft, layout, host, pod.name, bundle.rootfs, plan, binds, o.callerMountNamespace));
+      // The pod's host lets go of it when its channel closes; before that, a failed create does.
+      monitor.cleanups.push("its folder of the pod's share", () => (monitor.failing ? releaseMember(graft, host, pod.name) : Promise.resolve()));
       if (pod.share?.length) joined.share = pod.share;
       const channel = await step('agent', connectPod(host, pod.name, monitor.agentLink()));
       monitor.channel = channel;
@@ -632,6 +634,14 @@ export class Monitor {
     await this.channel!.request({ op: 'network', interfaces, routes, ...(embeddedDns && { embeddedDns: true }) });
   }
 
+  /** The carried interfaces given back to the namespace, their cards gone from the guest. */
+  private async releaseNetwork(): Promise<void> {
+    const carried = this.carried ?? [];
+    if (carried.length === 0) return;
+    await this.channel?.request({ op: 'network', interfaces: [], routes: [], unplug: carried }).catch((e: Error) => this.o.log.warn(e.message));
+    for (const name of carried) await separateInterface(name);
+  }
+
   /**
    * The namespace's own sockets (dockerd's, forwarding the guest's queries for external names)
    * get ports of their own, whose replies the filters keep for them; false if that fails.
@@ -678,8 +688,10 @@ export class Monitor {
       await this.setPhase('stopped', { exitStatus: status, ...(lost && { stopReason: why.slice(0, 1000) }) })
         .catch((e: Error) => this.o.log.warn(`recording the stop: ${e.message}`));
       if (this.members?.count && !lost) {
-        // The VM stays for the pod's members: the container's own processes go, its status out.
+        // The VM stays for the pod's members: the container's own processes go, its status out,
+        // and its namespace's interfaces, which the engine takes out of the namespace now.
         await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals.SIGKILL, all: true }).catch(() => undefined);
+        await this.releaseNetwork();
         await this.sentry?.exit(status);
         this.o.log.info({ members: this.members.count }, "the VM stays for the pod's members");
         await this.members.empty();

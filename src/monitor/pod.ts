@@ -50,7 +50,8 @@ export async function graftMember(graft: string, layout: VmLayout, host: Contain
   const daemon = podShareDaemon(host);
   const folder = `${POD_FOLDER}/${name}`;
   await mkdir(join(layoutOf(host.vmDir).shares, BINDS_TAG, folder), { recursive: true, mode: 0o700 });
-  await command(graft, [dir, String(daemon), `/${folder}`], { timeoutMs: GRAFT_TIMEOUT_MS }).catch((e: Error) => {
+  await command(graft, [dir, String(daemon), `/${folder}`], { timeoutMs: GRAFT_TIMEOUT_MS }).catch(async (e: Error) => {
+    await rm(join(layoutOf(host.vmDir).shares, BINDS_TAG, folder), { recursive: true, force: true });
     throw new VmrunError('InvalidState', `cannot put the container's root into its pod's VM: ${e.message}`);
   });
   const mounts = withSubmounts(plan.mounts, submounts).map((m) => (m.share === BINDS_TAG ? { ...m, source: `${folder}/binds/${m.source}` } : m));

@@ -133,7 +133,7 @@ export function sharedNetworkCases(e: Engine): void {
         // Its own server on the loopback answers; the owner's is gone (refused at once).
         const script = `mkdir -p /w && echo mine > /w/index.html && httpd -p 127.0.0.1:9090 -h /w && ${GET_LOCAL(9090)}; wget -qO- http://127.0.0.1:8080/ 2>/dev/null || echo refused; ls /sys/class/net`;
         expect(await c(['exec', joiner, 'sh', '-c', script], runtime)).toMatchObject({ exitCode: 0, stdout: 'mine\nrefused\nlo' });
-        if (runtime === 'vmrun') expect(await leftoversOf(e, [owner])).toEqual([]);
+        // Under vmrun the owner's VM stays: it is the joiner's now, and ends with it (next test).
       });
 
       test('rm -f of both leaves nothing', async () => {
