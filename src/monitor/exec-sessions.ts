@@ -2,25 +2,15 @@
 // the agent protocol. The monitor names the process, gives its stdio streams ids of the agent
 // channel of their own, passes the relay's requests on to the agent for that process only, and
 // hands the relay its process's exit. A relay that goes away takes its process with it.
-import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
-import { AgentChannel } from '../agent/channel.js';
+import type { AgentChannel } from '../agent/channel.js';
 import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
-import { relayStream } from '../agent/streams.js';
-import type { ExitEvent, Request, Stdio } from '../generated/agent-protocol.js';
+import type { ExitEvent, Request } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
 import { VmrunError } from '../errors.js';
-
-/** Ids of the agent channel's streams, from 4 on (1-3 are the container's init's): for execs and pod members. */
-export class StreamIds {
-  private next = 4;
-  take(): number {
-    return this.next++;
-  }
-}
+import { bridgeStdio, servePeers, StreamIds } from './stream-bridge.js';
 
 interface Session {
   relay: AgentChannel;
@@ -45,10 +35,7 @@ export class ExecSessions {
   ) {}
 
   async serve(path: string): Promise<void> {
-    await rm(path, { force: true });
-    this.server = createServer((socket) => void this.accept(socket));
-    this.server.listen(path);
-    await once(this.server, 'listening');
+    this.server = await servePeers(path, 'the exec relay', this.log, (relay) => void this.accept(relay));
   }
 
   /** Passes an exit from the agent on to the relay of that process; false if it is not an exec's. */
@@ -73,11 +60,7 @@ export class ExecSessions {
     for (const { relay } of this.sessions.values()) relay.close();
   }
 
-  private async accept(socket: Socket): Promise<void> {
-    socket.on('error', () => undefined);
-    // A relay is a process of the verb's caller: trusted as the host is, with an exec spec of up to 4 MiB.
-    const relay = new AgentChannel(socket, { trustedPeer: true, peer: 'the exec relay' });
-    relay.on('error', (e: Error) => this.log.debug(`exec relay: ${e.message}`));
+  private async accept(relay: AgentChannel): Promise<void> {
     let name: string | undefined;
     relay.on('request', (r: Request) => {
       this.handle(relay, r, name, (n) => (name = n)).then(
@@ -103,7 +86,9 @@ export class ExecSessions {
       const session: Session = { relay, outputs: [], streams: [], exited: false };
       this.sessions.set(process, session);
       try {
-        const stdio = this.bridge(relay, r.stdio, session);
+        const { stdio, outputs, streams } = bridgeStdio(this.agent, this.ids, relay, r.stdio);
+        session.outputs = outputs;
+        session.streams = streams;
         const result = await this.agent.request({ op: 'exec', process, spec: r.spec, stdio });
         named(process);
         return { ...result, process };
@@ -123,26 +108,5 @@ export class ExecSessions {
       default:
         throw new VmrunError('InvalidArgument', `${r.op} is not for an exec relay`);
     }
-  }
-
-  /** Joins each of the relay's streams to a fresh stream of the agent channel. */
-  private bridge(relay: AgentChannel, stdio: Stdio, session: Session): Stdio {
-    const mapped: Stdio = {};
-    if (stdio.terminal) mapped.terminal = true;
-    if (stdio.stdin !== undefined) {
-      mapped.stdin = this.ids.take();
-      const to = this.agent.writableStream(mapped.stdin);
-      session.streams.push(to);
-      void relayStream(relay.readableStream(stdio.stdin), to);
-    }
-    for (const s of ['stdout', 'stderr'] as const) {
-      const id = stdio[s];
-      if (id === undefined) continue;
-      mapped[s] = this.ids.take();
-      const from = this.agent.readableStream(mapped[s]);
-      session.streams.push(from);
-      session.outputs.push(relayStream(from, relay.writableStream(id)));
-    }
-    return mapped;
   }
 }

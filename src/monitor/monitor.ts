@@ -42,7 +42,7 @@ import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel, type AgentLink } from './agent-link.js';
 import { connectPod, graftMember, isCriSandbox, releaseMember } from './pod.js';
 import { PodMembers } from './pod-members.js';
-import { StreamIds } from './exec-sessions.js';
+import { StreamIds } from './stream-bridge.js';
 import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';

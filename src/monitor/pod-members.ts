@@ -3,18 +3,15 @@
 // guest. Its requests go on to the agent, its streams on fresh ids of the agent channel, and the
 // agent's exits of its processes come back after their output. A member that goes away leaves
 // the guest: its processes are killed, its share folder let go of.
-import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { AgentChannel } from '../agent/channel.js';
+import type { AgentChannel } from '../agent/channel.js';
 import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
-import { relayStream } from '../agent/streams.js';
 import { VmrunError } from '../errors.js';
-import type { ExitEvent, Request, Request1, Stdio } from '../generated/agent-protocol.js';
+import type { ExitEvent, Request, Request1 } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
-import type { StreamIds } from './exec-sessions.js';
+import { bridgeStdio, servePeers, type StreamIds } from './stream-bridge.js';
 
 interface Member {
   channel: AgentChannel;
@@ -56,10 +53,7 @@ export class PodMembers {
   }
 
   async serve(path: string): Promise<void> {
-    await rm(path, { force: true });
-    this.server = createServer((socket) => void this.accept(socket));
-    this.server.listen(path);
-    await once(this.server, 'listening');
+    this.server = await servePeers(path, "a pod member's monitor", this.log, (channel) => void this.accept(channel));
   }
 
   /** Passes an exit of a member's process on to its monitor; false if it is not a member's. */
@@ -85,12 +79,8 @@ export class PodMembers {
     for (const { channel } of this.members.values()) channel.close();
   }
 
-  private async accept(socket: Socket): Promise<void> {
-    socket.on('error', () => undefined);
-    // A member's monitor is a process of the host, as trusted as this one.
-    const member: Member = { channel: new AgentChannel(socket, { trustedPeer: true, peer: "a pod member's monitor" }), outputs: new Map(), streams: [] };
-    const { channel } = member;
-    channel.on('error', (e: Error) => this.log.debug(`pod member: ${e.message}`));
+  private async accept(channel: AgentChannel): Promise<void> {
+    const member: Member = { channel, outputs: new Map(), streams: [] };
     channel.on('request', (r: Request) => {
       this.handle(member, r).then((result) => channel.respond(r.id, result), (e: Error) => channel.respond(r.id, e));
     });
@@ -110,33 +100,13 @@ export class PodMembers {
     const { type: _type, id: _id, ...body } = r;
     if (r.op === 'create' || r.op === 'exec') {
       const process = r.op === 'create' ? 'init' : r.process;
-      const stdio = this.bridge(member, process, r.stdio);
+      const { stdio, outputs, streams } = bridgeStdio(this.agent, this.ids, member.channel, r.stdio);
+      member.outputs.set(process, outputs);
+      member.streams.push(...streams);
       return this.agent.request({ ...body, stdio } as Request1);
     }
     if (!PASSED_ON.has(r.op)) throw new VmrunError('InvalidArgument', `${r.op} is not for a pod member`);
     return this.agent.request(body as Request1);
-  }
-
-  /** Joins each of the member's streams of `process` to a fresh stream of the agent channel. */
-  private bridge(member: Member, process: string, stdio: Stdio): Stdio {
-    const mapped: Stdio = stdio.terminal ? { terminal: true } : {};
-    if (stdio.stdin !== undefined) {
-      mapped.stdin = this.ids.take();
-      const to = this.agent.writableStream(mapped.stdin);
-      member.streams.push(to);
-      void relayStream(member.channel.readableStream(stdio.stdin), to);
-    }
-    const outputs: Promise<unknown>[] = [];
-    for (const s of ['stdout', 'stderr'] as const) {
-      const id = stdio[s];
-      if (id === undefined) continue;
-      mapped[s] = this.ids.take();
-      const from = this.agent.readableStream(mapped[s]);
-      member.streams.push(from);
-      outputs.push(relayStream(from, member.channel.writableStream(id)));
-    }
-    member.outputs.set(process, outputs);
-    return mapped;
   }
 
   /** The member's monitor went away (its container stopped, or it was killed): it leaves the guest. */
