@@ -3,7 +3,8 @@
 // start costs 0.1 s under TCG. The values are safe to put in the script: the protocol's schema
 // allows only names, MACs and addresses in them.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import type { GuestInterface, GuestRoute } from '../src/generated/agent-protocol.js';
 
@@ -41,7 +42,8 @@ export function networkScript(interfaces: GuestInterface[], routes: GuestRoute[]
 export function unplugInterfaces(names: string[]): void {
   for (const name of names) {
     try {
-      writeFileSync(`/sys/class/net/${name}/device/remove`, '1');
+      // The card's device is its virtio device, whose parent is the PCI function to remove.
+      writeFileSync(`${dirname(realpathSync(`/sys/class/net/${name}/device`))}/remove`, '1');
     } catch (e) {
       throw new Error(`network: unplug ${name}: ${(e as Error).message}`);
     }

@@ -5,7 +5,7 @@
 // controllers). `delete` removes the directories it made.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmrunError } from '../errors.js';
 import { cpuWeight } from '../oci/linux-ids.js';
@@ -199,6 +199,11 @@ export async function joinCgroup(dirs: string[]): Promise<void> {
 }
 
 /** Removes the cgroup's directories once their processes are gone (a moment after they exit). */
+/** Moves this process out of `dirs` into their parents, so that it can remove them itself. */
+export async function leaveCgroup(dirs: string[]): Promise<void> {
+  for (const dir of dirs) await writeFile(join(dirname(dir), 'cgroup.procs'), String(process.pid)).catch(() => undefined);
+}
+
 export async function removeCgroup(dirs: string[]): Promise<void> {
   for (const dir of dirs) {
     for (let attempt = 0; ; attempt++) {

@@ -48,7 +48,7 @@ import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
 import { initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
-import { changeCgroup, removeCgroup } from '../host/cgroups.js';
+import { changeCgroup, leaveCgroup, removeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
   store: StateStore;
@@ -701,6 +701,7 @@ export class Monitor {
       // Deleted while its VM served members: what delete would have removed goes now.
       if (this.detached) {
         await rm(this.layout.dir, { recursive: true, force: true }).catch((e: Error) => this.o.log.warn(e.message));
+        await leaveCgroup(this.record.cgroups ?? []);
         await removeCgroup(this.record.cgroups ?? []).catch((e: Error) => this.o.log.warn(e.message));
       }
       this.finish(status);
