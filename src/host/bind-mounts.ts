@@ -39,6 +39,19 @@ export async function mountBinds(dir: string, binds: HostBind[], callerNamespace
   return recursive.size === 0 ? [] : submountsOf(await readFile('/proc/self/mountinfo', 'utf8'), dir, recursive);
 }
 
+/**
+ * Detaches every mount below `dir` in this process's namespace, deepest first: the monitor's
+ * binds, before it removes its own VM directory (a delete does so from outside, where they are
+ * not mounts).
+ */
+export async function unmountBelow(dir: string): Promise<void> {
+  const points = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')
+    .map((line) => unescapeMountinfo(line.split(' ')[4] ?? ''))
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((x, y) => y.length - x.length);
+  for (const point of points) await command('umount', ['-l', point]).catch(() => undefined);
+}
+
 /** A mountinfo field without its octal escapes of space, tab, newline and backslash. */
 export const unescapeMountinfo = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 const SUBMOUNT_FLAGS = new Set(['ro', 'nosuid', 'nodev', 'noexec']);

@@ -26,7 +26,7 @@ import type { Logger } from '../log.js';
 import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts, type HostBind } from '../oci/guest-plan.js';
 import type { GuestPlan } from '../generated/agent-protocol.js';
-import { mountBinds } from '../host/bind-mounts.js';
+import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
 import { joinInterfaces, keepOwnReplies, namespaceNetwork, restorePorts, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
 import { sameNamespace } from '../host/namespaces.js';
@@ -700,6 +700,7 @@ export class Monitor {
       await this.sentry?.exit(status);
       // Deleted while its VM served members: what delete would have removed goes now.
       if (this.detached) {
+        await unmountBelow(this.layout.dir);
         await rm(this.layout.dir, { recursive: true, force: true }).catch((e: Error) => this.o.log.warn(e.message));
         await leaveCgroup(this.record.cgroups ?? []);
         await removeCgroup(this.record.cgroups ?? []).catch((e: Error) => this.o.log.warn(e.message));
