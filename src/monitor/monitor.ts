@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { constants } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
 import { Cleanups } from '../cleanups.js';
@@ -28,22 +28,20 @@ import { BINDS_TAG, guestPlan, withSubmounts, type HostBind } from '../oci/guest
 import type { GuestPlan } from '../generated/agent-protocol.js';
 import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
-import { joinInterfaces, keepOwnReplies, namespaceNetwork, restorePorts, separateInterface, useOwnPorts, userNetwork } from '../host/network.js';
-import { sameNamespace } from '../host/namespaces.js';
-import { networkMode, networkNamespace } from '../oci/network-mode.js';
-import type { Spec } from '../generated/config.js';
+import { networkNamespace } from '../oci/network-mode.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG, sharePath, tapInterfaceXml, type Nic } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel, type AgentLink } from './agent-link.js';
+import { GuestNetwork, nicOf } from './guest-network.js';
 import { connectPod, graftMember, isCriSandbox, releaseMember } from './pod.js';
 import { PodMembers } from './pod-members.js';
 import { StreamIds } from './stream-bridge.js';
-import { containerUsesEmbeddedDns, DnsRelay } from './dns-relay.js';
+import { containerUsesEmbeddedDns } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
@@ -73,26 +71,6 @@ const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> =
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
 
-/**
- * The VM's network cards. Tap names are unique in the namespace, which other containers may
- * share, and at most 15 bytes (the prefix and a number); a user-mode card has a MAC of its own.
- */
-function nicOf(spec: Spec, layout: VmLayout, log: Logger): Nic | undefined {
-  const hash = basename(layout.dir);
-  let mode = networkMode(spec);
-  // vmrun's own network namespace (Docker's --network host names it by a path of its own) is
-  // never carried into a guest, which would take the host's interfaces off it.
-  if (mode === 'namespace' && sameNamespace('/proc/self/ns/net', `/proc/self/fd/${RUNTIME_NETNS_FD}`)) {
-    log.info("the container's network namespace is vmrun's own: it gets an outbound user-mode network instead of its interfaces");
-    mode = 'user';
-  }
-  switch (mode) {
-    case 'namespace': return { kind: 'tap', tapPrefix: `vm${hash.slice(0, 10)}` };
-    case 'user': return { kind: 'user', mac: `52:54:00:${hash.slice(0, 6).match(/../g)!.join(':')}`, socket: join(layout.dir, 'passt', 'passt.sock') };
-    case 'none': return undefined;
-  }
-}
-
 /** Which phase may follow which: the container's lifecycle, as runc's. */
 const NEXT_PHASES: Record<Phase, Phase[]> = {
   creating: ['created', 'stopped'],
@@ -110,10 +88,6 @@ const OUTPUT_TIMEOUT_MS = 10_000;
 
 export class Monitor {
   private channel?: AgentChannel;
-  /** The namespace interfaces joined to the VM's taps at start. */
-  private carried?: string[];
-  /** The namespace's port range before start changed it (for Docker's embedded DNS). */
-  private portRangeBefore?: string;
   private execs?: ExecSessions;
   /** The pod members that joined this container's VM. */
   private members?: PodMembers;
@@ -121,13 +95,8 @@ export class Monitor {
   private frozen = false;
   /** Deleted while pod members still use its VM, which then ends with the last of them. */
   private detached = false;
-  /**
-   * Whether the container's resolv.conf names Docker's embedded DNS, which the guest then relays
-   * to the namespace's: asked at start, as Docker's prestart hook rewrites the file.
-   */
-  private usesEmbeddedDns: () => Promise<boolean> = async () => false;
-  /** The relay of the guest's DNS queries, from start on. */
-  private dnsRelay?: DnsRelay;
+  /** The VM's network: the namespace's interfaces carried into it at start. */
+  private network?: GuestNetwork;
   /** Resolves once the init's output is out of the monitor's fds 1 and 2. */
   private output: Promise<void> = Promise.resolve();
   /** The size of the init's terminal (the host's), followed into the guest. */
@@ -155,10 +124,6 @@ export class Monitor {
     private readonly layout: VmLayout,
     /** Where hooks run: vmrun's own namespaces. */
     private readonly namespaces: RuntimeNamespaces,
-    /** The VM's network card, if it has one. */
-    private readonly nic?: Nic,
-    /** The named network namespace the monitor lives in, if config.json names one. */
-    private readonly netnsPath?: string,
   ) {
     this.done = new Promise((resolve) => (this.finish = resolve));
     this.cleanups = new Cleanups(o.log);
@@ -194,12 +159,16 @@ export class Monitor {
     const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
     const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
     if (record.pod) return Monitor.createMember(o, record, layout, bundle, plan, binds);
-    const nic = nicOf(bundle.spec, layout, o.log);
-    const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir), nic, networkNamespace(bundle.spec)?.path);
+    const nic = nicOf(bundle.spec, layout, `/proc/self/fd/${RUNTIME_NETNS_FD}`, o.log);
+    const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
     monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
     // Only a namespace of the container's own has a resolver of its own (Docker's) to reach.
-    if (nic?.kind === 'tap') monitor.usesEmbeddedDns = () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs);
+    const embeddedDns = nic?.kind === 'tap' ? () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs) : async () => false;
+    monitor.network = new GuestNetwork(nic, layout.dir, networkNamespace(bundle.spec)?.path, embeddedDns, {
+      channel: () => monitor.channel!, attachDevice: (file) => monitor.driver.attachDevice(file), cleanups: monitor.cleanups,
+      record: (carried) => monitor.update({ carried }), log: o.log,
+    });
     const step = <T>(name: CreateStep, work: Promise<T>): Promise<T> => monitor.guard(name, work);
     try {
       // Started first, to start while the VM is prepared and boots: create checked its
@@ -475,7 +444,7 @@ export class Monitor {
       stop: (status, why) => void this.stop(status, why),
       lose: (why) => this.lose(why),
       execExited: (m) => void (this.members?.exited(m) || this.execs?.exited(m)),
-      dns: () => this.dnsRelay,
+      dns: () => this.network?.dnsRelay,
     };
   }
 
@@ -513,7 +482,7 @@ export class Monitor {
     switch (r.op) {
       case 'start':
         if (this.record.phase !== 'created') throw this.notIn(`cannot start a container that is ${this.record.phase}`);
-        await this.carryNetwork();
+        await this.network?.carry();
         await this.runHooks('startContainer', 'created').catch((e: Error) => {
           void this.stop(255, e.message, { waitForOutput: false }); // after this answer goes out
           throw e;
@@ -599,72 +568,6 @@ export class Monitor {
     return new VmrunError('InvalidState', this.record.stopReason ? `${words}: ${this.record.stopReason}` : words);
   }
 
-  /**
-   * The namespace's interfaces, as they are now (a hook or a tool may have made them after
-   * create), each joined to a tap of its own, the VM's card on it plugged in with the
-   * interface's MAC, and the guest's NICs given their names, MTUs, addresses and routes.
-   */
-  private async carryNetwork(): Promise<void> {
-    if (!this.nic || this.carried) return;
-    this.carried = [];
-    if (this.nic.kind === 'user') {
-      const { interfaces, routes } = await userNetwork(this.nic.mac);
-      await this.channel!.request({ op: 'network', interfaces, routes });
-      return;
-    }
-    const { interfaces, routes } = await namespaceNetwork(this.nic.tapPrefix);
-    const embeddedDns = await this.usesEmbeddedDns();
-    if (interfaces.length === 0 && !embeddedDns) return;
-    const keepReplies = embeddedDns && await this.ownPorts();
-    for (const [i, itf] of interfaces.entries()) {
-      const tap = `${this.nic.tapPrefix}${i}`;
-      const file = join(this.layout.dir, `nic${i}.xml`);
-      await writeFile(file, tapInterfaceXml(tap, itf.mac));
-      await this.driver.attachDevice(file); // libvirt makes the tap as it plugs the card in
-      await joinInterfaces(itf.name, tap);
-      this.carried.push(itf.name);
-      this.cleanups.push(`the redirects of ${itf.name}`, () => separateInterface(itf.name));
-      // A named namespace outlives the container: a delete after a crash takes the redirects off.
-      await this.recordCarried();
-      if (keepReplies) {
-        await keepOwnReplies(itf.name, tap).catch((e: Error) => this.o.log.warn(`external names may not resolve: the replies to the namespace's own DNS queries on ${itf.name} are not kept for it: ${e.message}`));
-      }
-    }
-    if (embeddedDns) this.dnsRelay = new DnsRelay();
-    await this.channel!.request({ op: 'network', interfaces, routes, ...(embeddedDns && { embeddedDns: true }) });
-  }
-
-  /** The carried interfaces given back to the namespace, their cards gone from the guest. */
-  private async releaseNetwork(): Promise<void> {
-    const carried = this.carried ?? [];
-    if (carried.length === 0) return;
-    await this.channel?.request({ op: 'network', interfaces: [], routes: [], unplug: carried }).catch((e: Error) => this.o.log.warn(e.message));
-    for (const name of carried) await separateInterface(name);
-  }
-
-  /**
-   * The namespace's own sockets (dockerd's, forwarding the guest's queries for external names)
-   * get ports of their own, whose replies the filters keep for them; false if that fails.
-   */
-  private async ownPorts(): Promise<boolean> {
-    try {
-      const before = await useOwnPorts();
-      this.portRangeBefore = before;
-      this.cleanups.push("the namespace's port range", () => restorePorts(before));
-      await this.recordCarried();
-      return true;
-    } catch (e) {
-      this.o.log.warn(`external names may not resolve: the namespace's own port range is not set: ${(e as Error).message}`);
-      return false;
-    }
-  }
-
-  /** A named namespace outlives the container: a delete after a crash puts back what start changed. */
-  private async recordCarried(): Promise<void> {
-    if (!this.netnsPath) return;
-    await this.update({ carried: { namespace: this.netnsPath, interfaces: [...(this.carried ?? [])], ...(this.portRangeBefore && { portRange: this.portRangeBefore }) } });
-  }
-
   private async forward(signal: number): Promise<void> {
     // A container that is gone or going has no process to take it, as under runc.
     await this.channel?.request({ op: 'signal', process: 'init', signal }).catch((e: Error) => this.o.log.debug(`signal ${signal} not passed on: ${e.message}`));
@@ -691,7 +594,7 @@ export class Monitor {
         // The VM stays for the pod's members: the container's own processes go, its status out,
         // and its namespace's interfaces, which the engine takes out of the namespace now.
         await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals.SIGKILL, all: true }).catch(() => undefined);
-        await this.releaseNetwork();
+        await this.network?.release();
         await this.sentry?.exit(status);
         this.o.log.info({ members: this.members.count }, "the VM stays for the pod's members");
         await this.members.empty();
