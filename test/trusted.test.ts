@@ -58,7 +58,7 @@ describe('the cache', () => {
     expect(after.size).toBe(size); // compiled again, not the planted file
     await chmod(join(dir, 'host'), 0o777);
     await expect(hostHelper(dir, 'vmrun-nsexec')).rejects.toThrow(/refusing the helpers' folder: .*host is writable by its group and others/);
-  });
+  }, 60_000); // two gcc builds, slow on a loaded machine
 
   test('guest assets another user could have written are refused, naming the file', async () => {
     const kernel = join(dir, 'vmlinux');
