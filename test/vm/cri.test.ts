@@ -150,6 +150,14 @@ describe.each<Handler>(['runc', 'vmrun'])('a pod of two containers under %s', (h
     });
   }
 
+  test('while the pod runs, the leak check sees its shim, network namespace, veth and iptables rules', () => {
+    const left = cri.leftovers(ids());
+    expect(left.some((l) => l.includes('containerd-shim-runc-v2'))).toBe(true);
+    expect(left.some((l) => l.startsWith(`${cri.paths.netnsDir}/`))).toBe(true);
+    expect(left.some((l) => l.startsWith('veth '))).toBe(true);
+    expect(left.some((l) => l.startsWith('iptables -t nat '))).toBe(true);
+  });
+
   test('stop ends a container that traps TERM with its status, and KILLs one that does not', async () => {
     await ok(cri.crictl(['stop', '--timeout', '10', made(server)]));
     expect(await containerStatus(server)).toMatchObject({ state: 'CONTAINER_EXITED', exitCode: 0 });
