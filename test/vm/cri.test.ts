@@ -57,8 +57,14 @@ async function ok(r: Promise<CtrResult>): Promise<string> {
   return res.stdout;
 }
 
+/** The id, once an earlier test has made its container (so that a failure names the cause). */
+function made(id: string): string {
+  if (!id) throw new Error('that container was never made: an earlier test of this pod failed');
+  return id;
+}
+
 async function containerStatus(id: string): Promise<{ state: string; exitCode: number }> {
-  return JSON.parse(await ok(cri.crictl(['inspect', '-o', 'json', id]))).status;
+  return JSON.parse(await ok(cri.crictl(['inspect', '-o', 'json', made(id)]))).status;
 }
 
 async function podState(pod: string): Promise<string> {
@@ -80,7 +86,7 @@ describe.each<Handler>(['runc', 'vmrun'])('a pod of two containers under %s', (h
   let client = '';
   let init = '';
   const ids = () => [pod, server, client, init].filter(Boolean);
-  const exec = (id: string, script: string) => cri.crictl(['exec', id, 'sh', '-c', script]);
+  const exec = (id: string, script: string) => cri.crictl(['exec', made(id), 'sh', '-c', script]);
 
   test('runp makes a READY pod with the handler', async () => {
     pod = await cri.runPod(handler, podConfig(handler));
@@ -115,7 +121,7 @@ describe.each<Handler>(['runc', 'vmrun'])('a pod of two containers under %s', (h
   });
 
   test("logs gives the container's stdout and stderr", async () => {
-    const logs = await cri.crictl(['logs', server]);
+    const logs = await cri.crictl(['logs', made(server)]);
     expect(logs).toMatchObject({ exitCode: 0, stdout: 'serving on 127.0.0.1:8080', stderr: 'server-stderr' });
   });
 
@@ -144,16 +150,24 @@ describe.each<Handler>(['runc', 'vmrun'])('a pod of two containers under %s', (h
     });
   }
 
+  test('while the pod runs, the leak check sees its shim, network namespace, veth and iptables rules', () => {
+    const left = cri.leftovers(ids());
+    expect(left.some((l) => l.includes('containerd-shim-runc-v2'))).toBe(true);
+    expect(left.some((l) => l.startsWith(`${cri.paths.netnsDir}/`))).toBe(true);
+    expect(left.some((l) => l.startsWith('veth '))).toBe(true);
+    expect(left.some((l) => l.startsWith('iptables -t nat '))).toBe(true);
+  });
+
   test('stop ends a container that traps TERM with its status, and KILLs one that does not', async () => {
-    await ok(cri.crictl(['stop', '--timeout', '10', server]));
+    await ok(cri.crictl(['stop', '--timeout', '10', made(server)]));
     expect(await containerStatus(server)).toMatchObject({ state: 'CONTAINER_EXITED', exitCode: 0 });
-    await ok(cri.crictl(['stop', '--timeout', '2', client]));
+    await ok(cri.crictl(['stop', '--timeout', '2', made(client)]));
     expect(await containerStatus(client)).toMatchObject({ state: 'CONTAINER_EXITED', exitCode: 137 });
     expect(await podState(pod)).toBe('SANDBOX_READY');
   });
 
   test('rm removes the stopped containers from the pod', async () => {
-    for (const id of [server, client, init]) await ok(cri.crictl(['rm', id]));
+    for (const id of [server, client, init]) await ok(cri.crictl(['rm', made(id)]));
     expect(await ok(cri.crictl(['ps', '-a', '-q', '--pod', pod]))).toBe('');
   });
 
