@@ -3,7 +3,7 @@
 // and a check that nothing of containerd, its shims or vmrun's VMs is left on the host.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { VMRUN } from '../helpers/cli.js';
 import { until } from '../vm/harness.js';
 import { ctr, killCtrCalls, type CtrOptions, type CtrResult } from './ctr.js';
 import { startContainerd, type Daemon } from './daemon.js';
+import { killPsLine, mountsUnder, psLines } from '../helpers/host-scan.js';
 
 export const NAMESPACE = 'vmrun-test';
 export const IMAGE = 'docker.io/library/busybox:local';
@@ -136,24 +137,6 @@ export function containerdHarness(): ContainerdHarness {
   return h;
 }
 
-function psLines(): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter(Boolean);
-}
-
-function killPsLine(line: string): void {
-  const pid = Number(/^(\d+) /.exec(line)?.[1]);
-  if (pid) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
-}
 
 /** The namespace's cgroup folders: /sys/fs/cgroup/vmrun-test, or one per v1 hierarchy. */
 function namespaceCgroups(): string[] {

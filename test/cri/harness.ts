@@ -19,6 +19,7 @@ import { startContainerd, type Daemon } from '../containerd/daemon.js';
 import { until } from '../vm/harness.js';
 import { configToml, conflist, criPaths, crictlYaml, NAMESPACE, type CriPaths } from './config.js';
 import { bridgePorts, claimNetwork, networkRules, type NetworkSlot } from './network.js';
+import { killPsLine, mountsUnder, psLines } from '../helpers/host-scan.js';
 
 export type Handler = 'runc' | 'vmrun';
 
@@ -216,21 +217,3 @@ function readText(path: string): string {
   }
 }
 
-function psLines(): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter(Boolean);
-}
-
-function killPsLine(line: string): void {
-  const pid = Number(/^(\d+) /.exec(line)?.[1]);
-  if (pid) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${dir}/`));
-}
