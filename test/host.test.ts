@@ -263,10 +263,11 @@ describe("a namespace's network, carried into the guest", () => {
 describe('the network of a container', () => {
   const spec = (annotations: Record<string, string>, ns = true) =>
     ({ ...defaultSpec(), annotations, linux: { namespaces: ns ? [{ type: 'network', path: '/var/run/netns/pod' }] : [] } }) as Spec;
-  test("is its namespace's, but a CRI pod's sandbox leaves the pod's interfaces to its first workload", () => {
+  test("is its namespace's, a CRI pod's sandbox's too", () => {
     expect(networkMode(spec({}))).toBe('namespace');
     expect(networkMode(spec({ 'io.kubernetes.cri.container-type': 'container' }))).toBe('namespace');
-    expect(networkMode(spec({ 'io.kubernetes.cri.container-type': 'sandbox' }))).toBe('none');
+    // A pod's sandbox boots the pod's VM, which carries the pod's network.
+    expect(networkMode(spec({ 'io.kubernetes.cri.container-type': 'sandbox' }))).toBe('namespace');
     expect(networkMode(spec({ 'vmrun.network': 'user' }, false))).toBe('user');
   });
 });

@@ -14,15 +14,9 @@ export function networkNamespace(spec: Spec): { index: number; path?: string } |
   return index < 0 ? undefined : { index, path: spec.linux!.namespaces![index]!.path };
 }
 
-/**
- * The annotation containerd's CRI puts on a pod's sandbox (pause) container. Its VM takes no
- * network card: an interface can be carried into one VM only, and the pod's first workload
- * container needs it more than the pause process does (docs/integration.md).
- */
-const CRI_CONTAINER_TYPE = 'io.kubernetes.cri.container-type';
-
+/** A container's own network namespace is carried in; a CRI sandbox's is its pod's, whose VM it boots. */
 export function networkMode(spec: Spec): NetworkMode {
-  if (networkNamespace(spec)) return spec.annotations?.[CRI_CONTAINER_TYPE] === 'sandbox' ? 'none' : 'namespace';
+  if (networkNamespace(spec)) return 'namespace';
   return spec.annotations?.[NETWORK_ANNOTATION] === 'user' ? 'user' : 'none';
 }
 

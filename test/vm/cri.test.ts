@@ -112,6 +112,14 @@ describe.each<Handler>(['runc', 'vmrun'])('a pod of two containers under %s', (h
     await until(async () => (await cri.crictl(['logs', client])).stdout.includes('got: hello-from-server'), 30_000);
   });
 
+  test("the pod's address reaches a member's server from the host", async () => {
+    const ip = JSON.parse(await ok(cri.crictl(['inspectp', '-o', 'json', pod]))).status.network.ip as string;
+    await ok(exec(server, 'httpd -p 8081 -h /www')); // on every address, in the background
+    let body = '';
+    await until(async () => (body = await fetch(`http://${ip}:8081/`).then((r) => r.text(), () => '')) !== '', 30_000).catch(() => undefined);
+    expect(body.trim()).toBe('hello-from-server');
+  });
+
   test('exec gives the output and the exit status of the command', async () => {
     // crictl itself exits 1 and names the command's status.
     const failing = await exec(server, 'echo out; echo err >&2; exit 3');
