@@ -59,6 +59,19 @@ describe('containers that share namespaces share one VM', () => {
     expect(vm.processesOf('p-web')).toEqual([]);
   });
 
+  test("a member that names the first's PID namespace shares it, as a pod's shared process namespace", async () => {
+    const first = await running('s-first', await vm.bundle('sleep', '601'));
+    await running('s-member', await memberBundle('sleep 602', first, ['network', 'pid']));
+    // Both see each other's processes, numbered as the first's namespace does (its init is 1).
+    const seen = (await vm.vmrun(['exec', 's-member', 'ps', '-o', 'pid,args'])).stdout;
+    expect(seen).toMatch(/^\s*1 sleep 601$/m);
+    expect(seen).toMatch(/sleep 602$/m);
+    // Yet each container's own processes are its cgroup's: ps of the member lists only its own.
+    const own = (await vm.vmrun(['ps', 's-member'])).stdout.split('\n').slice(1).map((l) => l.split(/\s+/).slice(3).join(' '));
+    expect(own).toEqual(['sleep 602']);
+    for (const id of ['s-member', 's-first']) expect((await vm.vmrun(['delete', '--force', id])).exitCode).toBe(0);
+  });
+
   test('the VM outlives the container that booted it while a member runs, and ends with the last', async () => {
     const first = await running('o-first', await vm.bundle('sleep', '600'));
     await running('o-member', await memberBundle('echo up; sleep 600', first, ['network']));
