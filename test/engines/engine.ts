@@ -70,8 +70,17 @@ export function vmrunLeftovers(root: string, id: string): string[] {
 export function cgroupsNamed(id: string): string[] {
   const top = '/sys/fs/cgroup';
   const hierarchies = [top, ...readdirSync(top).map((d) => join(top, d))].filter(isDir);
-  const below = (d: string) => readdirSync(d).map((e) => join(d, e)).filter(isDir);
+  // Others' cgroups come and go meanwhile (another engine's containers): a folder gone is none.
+  const below = (d: string) => readdirOrNone(d).map((e) => join(d, e)).filter(isDir);
   return hierarchies.flatMap((h) => below(h).flatMap((d) => [d, ...below(d)])).filter((d) => d.split('/').pop()!.includes(id));
+}
+
+function readdirOrNone(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 function isDir(path: string): boolean {
