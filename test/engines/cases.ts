@@ -13,11 +13,11 @@ const SERVE = (name: string) => ['sh', '-c', `mkdir -p /www && echo "hello from 
  * Prints its terminal's size, says ready, and prints it again on every resize. Docker 20.10's
  * client sizes the terminal only once the process has started (one more row and column first, then
  * the size), so that under runc too its first instant sees 0x0: under Docker the script waits (up
- * to 30 s) for a size that holds for 0.2 s. Podman's conmon sizes it before start: read at once.
+ * to 30 s) for a size that holds for 0.5 s. Podman's conmon sizes it before start: read at once.
  */
 const sizes = (e: Engine) => {
   const size = e.name === 'docker'
-    ? 'i=0; p=; until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && [ "$s" = "$p" ] || [ $i -ge 150 ]; do p=$s; sleep 0.2; i=$((i+1)); done; echo "$s"'
+    ? 'i=0; p=; until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && [ "$s" = "$p" ] || [ $i -ge 60 ]; do p=$s; sleep 0.5; i=$((i+1)); done; echo "$s"'
     : 'stty size';
   return ['sh', '-c', `grep -q vmrun.id= /proc/cmdline && echo in a VM; ${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
 };
