@@ -596,6 +596,9 @@ export class Monitor {
         await this.channel?.request({ op: 'signal', process: 'init', signal: constants.signals.SIGKILL, all: true }).catch(() => undefined);
         await this.network?.release();
         await this.sentry?.exit(status);
+        // A CRI pod's VM ends with its sandbox's process: its members are killed, as runc's shim
+        // and the kubelet expect of a pod whose sandbox is gone.
+        if (isCriSandbox(this.record)) this.members.killAll();
         this.o.log.info({ members: this.members.count }, "the VM stays for the pod's members");
         await this.members.empty();
       }

@@ -107,6 +107,18 @@ describe('a CRI pod', () => {
     expect([...vm.processesOf('c-pod'), ...vm.processesOf('c-app')]).toEqual([]);
   });
 
+  test("the pod's VM ends when its sandbox's host process dies, its members killed", async () => {
+    const sandboxBundle = await vm.bundle('sleep', '600');
+    await editConfig(sandboxBundle, (spec) => void (spec.annotations = cri('sandbox', 'k-pod')));
+    const sandbox = await running('k-pod', sandboxBundle);
+    await running('k-app', await memberBundle('sleep 600', sandbox, ['network', 'ipc', 'uts'], cri('container', 'k-pod')));
+    process.kill(sandbox, 'SIGKILL');
+    await until(async () => (await vm.state('k-app')).status === 'stopped', 30_000);
+    await until(() => qemusOf('k-pod', 'k-app').length === 0, 30_000);
+    for (const id of ['k-app', 'k-pod']) expect((await vm.vmrun(['delete', id])).exitCode).toBe(0);
+    expect([...vm.processesOf('k-pod'), ...vm.processesOf('k-app')]).toEqual([]);
+  });
+
   test('a member whose sandbox is not running fails before anything is made, naming the annotation', async () => {
     const bundle = await vm.bundle('true');
     await editConfig(bundle, (spec) => void (spec.annotations = cri('container', 'nowhere')));
