@@ -15,6 +15,7 @@ import type { ContainerRecord } from '../generated/container-record.js';
 import type { GuestPlan } from '../generated/agent-protocol.js';
 import { mountBinds } from '../host/bind-mounts.js';
 import { command } from '../host/command.js';
+import { CRI_CONTAINER_TYPE } from '../oci/cri.js';
 import { BINDS_TAG, withSubmounts, type HostBind } from '../oci/guest-plan.js';
 import { sharePath } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
@@ -27,8 +28,7 @@ const GRAFT_TIMEOUT_MS = 10_000;
 
 /** Whether the container is a CRI pod's sandbox (containerd's or CRI-O's annotation says so). */
 export function isCriSandbox(record: ContainerRecord): boolean {
-  const a = record.annotations ?? {};
-  return a['io.kubernetes.cri.container-type'] === 'sandbox' || a['io.kubernetes.cri-o.ContainerType'] === 'sandbox';
+  return CRI_CONTAINER_TYPE.some((key) => record.annotations?.[key] === 'sandbox');
 }
 
 /** The virtiofsd that serves the binds share of the VM of `host`, by its host pid. */
@@ -68,9 +68,11 @@ export async function releaseMember(graft: string, host: ContainerRecord, name: 
 /** The member's channel to its pod's host, which answers for the agent. */
 export async function connectPod(host: ContainerRecord, name: string, link: AgentLink): Promise<AgentChannel> {
   const socket = connect(layoutOf(host.vmDir).podSocket);
+  // A monitor too busy to accept is one that does not answer.
+  const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${HELLO_DEADLINE_MS / 1000} s`)), HELLO_DEADLINE_MS);
   await once(socket, 'connect').catch((e: Error) => {
     throw new VmrunError('InvalidState', `the pod's VM (container ${host.id}) cannot be reached: ${e.message}`);
-  });
+  }).finally(() => clearTimeout(timer));
   const channel = agentChannel(socket, link, name);
   await channel.hello('vmrun-monitor', HELLO_DEADLINE_MS);
   return channel;

@@ -3,15 +3,14 @@
 // the network, IPC, UTS or PID namespace of a running vmrun container joins that container's VM,
 // as Podman pods and `--network container:` put them together under runc. Namespaces are
 // compared by device and inode (a /run/netns file and /proc/PID/ns/net name the same one).
-import { statSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
 import type { Spec } from '../generated/config.js';
 import type { ContainerRecord } from '../generated/container-record.js';
+import { sameNamespace } from '../host/namespaces.js';
 import { isAlive } from '../host/process.js';
+import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, criAnnotation } from '../oci/cri.js';
 import type { StateStore } from '../state/store.js';
 
-const CONTAINER_TYPE = ['io.kubernetes.cri.container-type', 'io.kubernetes.cri-o.ContainerType'];
-const SANDBOX_ID = ['io.kubernetes.cri.sandbox-id', 'io.kubernetes.cri-o.SandboxID'];
 /** config.json's names of the namespaces a member may share with its pod, and /proc's. */
 const SHARED: Record<string, 'net' | 'ipc' | 'uts' | 'pid'> = { network: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid' };
 
@@ -22,18 +21,16 @@ export interface PodHost {
   share: ('pid' | 'ipc' | 'uts')[];
 }
 
-const annotation = (spec: Spec, keys: string[]) => keys.map((k) => spec.annotations?.[k]).find((v) => v !== undefined);
-
 /** The VM `spec`'s container joins, or undefined for one of its own. */
 export async function podHostOf(store: StateStore, spec: Spec): Promise<PodHost | undefined> {
-  const type = annotation(spec, CONTAINER_TYPE);
+  const type = criAnnotation(spec.annotations, CRI_CONTAINER_TYPE);
   if (type === 'sandbox') return undefined;
   let host: ContainerRecord | undefined;
   if (type === 'container') {
-    const id = annotation(spec, SANDBOX_ID);
-    if (!id) throw new VmrunError('ConfigInvalid', `annotations: ${CONTAINER_TYPE[0]} is "container" but ${SANDBOX_ID[0]} names no sandbox`);
+    const id = criAnnotation(spec.annotations, CRI_SANDBOX_ID);
+    if (!id) throw new VmrunError('ConfigInvalid', `annotations: ${CRI_CONTAINER_TYPE[0]} is "container" but ${CRI_SANDBOX_ID[0]} names no sandbox`);
     host = await store.load(id).catch(() => undefined);
-    if (!host || !running(host)) throw new VmrunError('InvalidArgument', `annotations ${SANDBOX_ID[0]}: the pod's sandbox ${id} is not a running vmrun container of this root`);
+    if (!host || !running(host)) throw new VmrunError('InvalidArgument', `annotations ${CRI_SANDBOX_ID[0]}: the pod's sandbox ${id} is not a running vmrun container of this root`);
   } else {
     host = await containerOfNamespaces(store, spec);
     if (!host) return undefined;
@@ -64,10 +61,10 @@ function running(record: ContainerRecord): boolean {
   return ['created', 'running', 'paused'].includes(record.phase) && isAlive(record.sentry) && isAlive(record.monitor);
 }
 
+/** Whether both name one namespace; a path that is gone (or never was) names none. */
 function sameFile(a: string, b: string): boolean {
   try {
-    const [x, y] = [statSync(a), statSync(b)];
-    return x.dev === y.dev && x.ino === y.ino;
+    return sameNamespace(a, b);
   } catch {
     return false;
   }

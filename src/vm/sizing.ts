@@ -2,6 +2,7 @@
 // can log why a value differs from what config.json asked for.
 import { VmrunError } from '../errors.js';
 import type { Spec } from '../generated/config.js';
+import { CRI_CONTAINER_TYPE } from '../oci/cri.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -108,7 +109,7 @@ const POD_CPU_PERIOD = 'io.kubernetes.cri.sandbox-cpu-period';
 export function sizingResources(spec: Spec, reasons: string[] = []): NonNullable<NonNullable<Spec['linux']>['resources']> {
   const own = spec.linux?.resources ?? {};
   const a = spec.annotations ?? {};
-  if (a['io.kubernetes.cri.container-type'] !== 'sandbox') return own;
+  if (a[CRI_CONTAINER_TYPE[0]] !== 'sandbox') return own; // the pod's resources are containerd's annotations
   const number = (key: string) => (/^\d{1,19}$/.test(a[key] ?? '') ? Number(a[key]) : 0);
   const [memory, quota, period] = [number(POD_MEMORY), number(POD_CPU_QUOTA), number(POD_CPU_PERIOD)];
   if (memory > 0 || (quota > 0 && period > 0)) reasons.push(`sized for the pod, from its sandbox's annotations: memory ${memory || 'unlimited'}, CPU quota ${quota || 'unlimited'}/${period || '-'}`);
