@@ -10,7 +10,7 @@ import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
 import type { ExitEvent, Request } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
 import { VmrunError } from '../errors.js';
-import { bridgeStdio, servePeers, StreamIds } from './stream-bridge.js';
+import { bridgeStdio, sendAfterOutput, servePeers, StreamIds } from './stream-bridge.js';
 
 interface Session {
   relay: AgentChannel;
@@ -44,14 +44,7 @@ export class ExecSessions {
     if (!session) return false;
     if (session.exited) return true; // a guest's repeated exit is passed on once
     session.exited = true;
-    void Promise.all(session.outputs).then(() => {
-      this.sessions.delete(event.process);
-      try {
-        session.relay.send(event);
-      } catch {
-        // the relay is gone already
-      }
-    });
+    sendAfterOutput(session.outputs, session.relay, event, () => this.sessions.delete(event.process));
     return true;
   }
 

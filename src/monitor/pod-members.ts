@@ -11,7 +11,7 @@ import { HELLO_DEADLINE_MS } from '../agent/deadlines.js';
 import { VmrunError } from '../errors.js';
 import type { ExitEvent, Request, Request1 } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
-import { bridgeStdio, servePeers, type StreamIds } from './stream-bridge.js';
+import { bridgeStdio, sendAfterOutput, servePeers, type StreamIds } from './stream-bridge.js';
 
 interface Member {
   channel: AgentChannel;
@@ -63,13 +63,7 @@ export class PodMembers {
     if (!member) return true;
     const outputs = member.outputs.get(event.process) ?? [];
     member.outputs.delete(event.process);
-    void Promise.all(outputs).then(() => {
-      try {
-        member.channel.send(event);
-      } catch {
-        // the member is gone already
-      }
-    });
+    sendAfterOutput(outputs, member.channel, event);
     return true;
   }
 

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { AgentChannel } from '../agent/channel.js';
 import { relayStream } from '../agent/streams.js';
-import type { Stdio } from '../generated/agent-protocol.js';
+import type { ExitEvent, Stdio } from '../generated/agent-protocol.js';
 import type { Logger } from '../log.js';
 
 /** Ids of the agent channel's streams, from 4 on (1-3 are the container's init's). */
@@ -41,6 +41,21 @@ export interface Bridged {
   outputs: Promise<unknown>[];
   /** The agent channel's ends, let go of when the process fails or the peer leaves. */
   streams: (Readable | Writable)[];
+}
+
+/**
+ * Sends a process's exit to `peer` once its output streams have ended there, so that the peer
+ * has all of the output before the status; nothing if the peer is gone meanwhile.
+ */
+export function sendAfterOutput(outputs: Promise<unknown>[], peer: AgentChannel, event: ExitEvent, then: () => void = () => undefined): void {
+  void Promise.all(outputs).then(() => {
+    then();
+    try {
+      peer.send(event);
+    } catch {
+      // the peer is gone already
+    }
+  });
 }
 
 /** Joins each of `peer`'s streams of one process to a fresh stream of the agent channel. */
