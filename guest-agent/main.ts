@@ -139,19 +139,12 @@ class Agent {
         return { ...guestStats(this.need(name).scope) };
       case 'cpus':
         return { online: await onlineCpus(r.count, CPUS_WAIT_MS) };
-      case 'update': {
-        const c = this.need(name);
-        updateCgroup(r.cgroup, c.scope);
-        // Later execs join it too.
-        if (!c.joinFlags.includes('--cgroup')) c.joinFlags.unshift('--cgroup', c.scope.cgroup);
+      case 'update':
+        this.writeCgroup(name, r.cgroup);
         return undefined;
-      }
-      case 'freeze': {
-        const c = this.need(name);
-        updateCgroup({ 'cgroup.freeze': r.frozen ? '1' : '0' }, c.scope);
-        if (!c.joinFlags.includes('--cgroup')) c.joinFlags.unshift('--cgroup', c.scope.cgroup);
+      case 'freeze':
+        this.writeCgroup(name, { 'cgroup.freeze': r.frozen ? '1' : '0' });
         return undefined;
-      }
       case 'remove':
         if (name === '') throw new Error("the guest's first container cannot leave it");
         await removeMember(this.need(name).scope);
@@ -165,6 +158,14 @@ class Agent {
       default:
         throw new Error(`${r.op} is not supported by this agent`);
     }
+  }
+
+  /** Writes files of the container's guest cgroup, made (its processes moved in) if need be. */
+  private writeCgroup(name: string, files: Record<string, string>): void {
+    const c = this.need(name);
+    updateCgroup(files, c.scope);
+    // Later execs join it too.
+    if (!c.joinFlags.includes('--cgroup')) c.joinFlags.unshift('--cgroup', c.scope.cgroup);
   }
 
   private process(container: string, name: string): ContainerProcess {

@@ -154,11 +154,12 @@ export class Monitor {
     const record = await o.store.load(o.id);
     const layout = layoutOf(record.vmDir);
     const bundle = await loadBundle(record.bundle);
+    const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
+    // A pod member boots nothing: no assets, no size of its own.
+    if (record.pod) return Monitor.createMember(o, record, layout, bundle, plan, binds);
     const assets = await readyAssets(o.cacheDir);
     // Here, in the container's host cgroup: its cpuset bounds the vCPUs.
     const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
-    const { plan, binds } = guestPlan(bundle.spec, bundle.dir);
-    if (record.pod) return Monitor.createMember(o, record, layout, bundle, plan, binds);
     const nic = nicOf(bundle.spec, layout, `/proc/self/fd/${RUNTIME_NETNS_FD}`, o.log);
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
     monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
