@@ -6,7 +6,7 @@
 // network namespace, mount, veth, iptables rule, cgroup or runtime state.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ import { startContainerd, type Daemon } from '../containerd/daemon.js';
 import { until } from '../vm/harness.js';
 import { configToml, conflist, criPaths, crictlYaml, NAMESPACE, type CriPaths } from './config.js';
 import { bridgePorts, claimNetwork, networkRules, type NetworkSlot } from './network.js';
-import { killPsLine, mountsUnder, psLines } from '../helpers/host-scan.js';
+import { killPsLine, listDir, mountsUnder, psLines } from '../helpers/host-scan.js';
 
 export type Handler = 'runc' | 'vmrun';
 
@@ -198,14 +198,6 @@ function removeCgroup(dir: string): void {
     rmdirSync(dir);
   } catch {
     // not empty, or gone
-  }
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { expect } from 'vitest';
 import { vmLayout } from '../../src/vm/layout.js';
+import { listDir } from '../helpers/host-scan.js';
 
 export const PTY_RUN = fileURLToPath(new URL('../helpers/pty-run.py', import.meta.url));
 export const BUSYBOX_IMAGE = fileURLToPath(new URL('../containerd/busybox-image', import.meta.url));
@@ -71,16 +72,8 @@ export function cgroupsNamed(id: string): string[] {
   const top = '/sys/fs/cgroup';
   const hierarchies = [top, ...readdirSync(top).map((d) => join(top, d))].filter(isDir);
   // Others' cgroups come and go meanwhile (another engine's containers): a folder gone is none.
-  const below = (d: string) => readdirOrNone(d).map((e) => join(d, e)).filter(isDir);
+  const below = (d: string) => listDir(d).map((e) => join(d, e)).filter(isDir);
   return hierarchies.flatMap((h) => below(h).flatMap((d) => [d, ...below(d)])).filter((d) => d.split('/').pop()!.includes(id));
-}
-
-function readdirOrNone(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 function isDir(path: string): boolean {

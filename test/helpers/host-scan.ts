@@ -1,7 +1,7 @@
 // What a test harness finds of its daemons on the host: processes by their command lines, and
 // mounts under a folder.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Every process as "PID ARGS". */
 export function psLines(): string[] {
@@ -17,6 +17,15 @@ export function killPsLine(line: string): void {
     } catch {
       // already gone
     }
+  }
+}
+
+/** The entries of `dir`, none if it is gone (or never was). */
+export function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
