@@ -29,6 +29,19 @@ export function findPort(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether the host end of the port is connected, from virtio_console's debugfs file (init.sh
+ * mounts debugfs); undefined when that cannot be read.
+ */
+export function hostConnected(path: string): boolean | undefined {
+  try {
+    const m = /^host_connected: (\d)/m.exec(readFileSync(`/sys/kernel/debug/virtio-ports/${path.replace('/dev/', '')}`, 'utf8'));
+    return m ? m[1] === '1' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A virtio-serial port as a socket. A port opens once only, so one fd carries both ways. */
 export function openPort(path: string): Socket {
   return socketOnFd(openSync(path, constants.O_RDWR | constants.O_NONBLOCK), { readable: true, writable: true });

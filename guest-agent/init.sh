@@ -5,6 +5,8 @@
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox mount -t tmpfs -o mode=0755 tmpfs /run
+# The agent reads there whether the host is connected to its port (guest-agent/fd-socket.ts).
+/bin/busybox mount -t debugfs debugfs /sys/kernel/debug
 /bin/busybox mount -t tmpfs -o mode=1777 tmpfs /tmp
 for m in $(/bin/busybox cat /lib/modules/order); do
   /bin/busybox insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >&2
@@ -29,7 +31,9 @@ fi
 (for m in $(cat /lib/modules/background); do insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >&2; done) &
 # The container's root is always the share "rootfs": mount it while node starts (the agent waits
 # for the mark), as mounting waits on virtiofsd, and node has the CPU.
-(mkdir -p /container && mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &
+# The guest vmrun's restore image is made of has no shares: they are plugged in after each restore.
+grep -qw vmrun.image /proc/cmdline ||
+  (mkdir -p /container && mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &
 # One line on the console (`vmrun debug ID console`): the guest got this far.
 echo "vmrun-init: starting the agent"
 # Node refuses a snapshot made on another CPU (another accelerator): then it runs without one.

@@ -7,7 +7,7 @@ import { startupSnapshot } from 'node:v8';
 import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
-import { findPort, openPort } from './fd-socket.js';
+import { findPort, hostConnected, openPort } from './fd-socket.js';
 import { mountArgs, rootfsMountedEarly } from './mounts.js';
 import { cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
@@ -22,6 +22,10 @@ import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
 import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
+import { becomeOwnMachine, sharesPlugged } from './restored.js';
+
+/** How long the shares plugged in after a restore may take to arrive. */
+const SHARES_WAIT_MS = 20_000;
 
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
@@ -57,6 +61,8 @@ class Agent {
   private readonly containers = new Map<string, GuestContainer>();
   /** Exits that happened while no host was connected, sent on the next connection. */
   private unsentExits: ExitEvent[] = [];
+  /** Restored from vmrun's image: init.sh mounted no rootfs share while node started. */
+  private restored = false;
   /** Docker's embedded DNS, once the host asks for it. */
   private readonly dns = new EmbeddedDns(() => this.channel);
 
@@ -91,7 +97,7 @@ class Agent {
           writableCgroups(); // vmrun-exec makes the member's cgroup there
         }
         // The filter is read before the namespaces: its file is the guest's.
-        const early = name === '' && await rootfsMountedEarly(plan.rootfs.tag);
+        const early = name === '' && !this.restored && await rootfsMountedEarly(plan.rootfs.tag);
         const setup = [...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
@@ -104,8 +110,15 @@ class Agent {
         if (namespaces.flags.length > 0 || shared.length > 0) joinFlags.push('--join', String(init.containerPid));
         this.containers.set(name, { scope, init, execs: new Map(), joinFlags, seccompFlags });
         void init.exited.then((exit) => this.report({ type: 'event', event: 'exit', process: 'init', ...(name && { container: name }), ...exit }));
-        return { pid: init.pid, boot: { ...boot, received, created: now() } };
+        // boot_id is made at its first read: after the restore's reseed, never in the image.
+        const bootId = name === '' ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : undefined;
+        return { pid: init.pid, bootId, boot: { ...boot, received, created: now() } };
       }
+      case 'restored':
+        if (this.containers.size > 0) throw new Error('a guest with containers was not just restored');
+        this.restored = true;
+        await Promise.all([becomeOwnMachine(r.clockMs, r.seed), sharesPlugged(r.shares, SHARES_WAIT_MS)]);
+        return undefined;
       case 'start':
         await this.need(name).init.start();
         return undefined;
@@ -196,8 +209,13 @@ async function main(): Promise<void> {
   if (!path) throw new Error(`no virtio-serial port named ${AGENT_PORT}`);
   const agent = new Agent();
   // Until the host connects the port reads as EOF: reopen it until a hello comes back, and again
-  // whenever the host goes away.
+  // whenever the host goes away. Opened only once the host is there: closing the port throws
+  // away what it holds, which could be the next host's hello, just arrived.
   for (;;) {
+    if (hostConnected(path) === false) {
+      await sleep(10);
+      continue;
+    }
     let port;
     try {
       port = openPort(path);
@@ -208,7 +226,7 @@ async function main(): Promise<void> {
       continue;
     }
     // The host is trusted: it may send stdin before the create that names its stream, and plans of 4 MiB.
-    const channel = new AgentChannel(port, { trustedPeer: true, peer: 'the host' });
+    const channel = new AgentChannel(port, { trustedPeer: true, helloSecond: true, peer: 'the host' });
     const closed = new Promise((resolve) => channel.once('close', resolve));
     await agent.serve(channel).catch(() => undefined);
     await closed;

@@ -55,6 +55,8 @@
 #include <linux/capability.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <linux/random.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <pwd.h>
 #include <sched.h>
@@ -590,6 +592,34 @@ static void die_of_signals(void) {
   }
 }
 
+/*
+ * A guest restored from vmrun's image starts with the image's clock and the image's random
+ * state. Sets the wall clock to the host's (HOST_NS, read by the agent at guest monotonic
+ * MONO_NS, so the time since then counts too), mixes the host's random bytes (SEED, hex) into
+ * the kernel's pool and reseeds its generator, which it would otherwise do only minutes later.
+ */
+static void restored(const char *host_ns, const char *mono_ns, const char *seed) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long long elapsed = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - strtoll(mono_ns, NULL, 10);
+  long long wall = strtoll(host_ns, NULL, 10) + (elapsed > 0 ? elapsed : 0);
+  struct timespec set = { .tv_sec = wall / 1000000000LL, .tv_nsec = wall % 1000000000LL };
+  if (clock_settime(CLOCK_REALTIME, &set) < 0) fail("clock_settime: %s", strerror(errno));
+  unsigned char bytes[64];
+  size_t n = strlen(seed) / 2;
+  if (n == 0 || n > sizeof bytes) fail("--restored: the seed must be 1 to %zu bytes", sizeof bytes);
+  for (size_t i = 0; i < n; i++) {
+    unsigned int b;
+    if (sscanf(seed + 2 * i, "%2x", &b) != 1) fail("--restored: the seed is not hex");
+    bytes[i] = (unsigned char)b;
+  }
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail("/dev/urandom: %s", strerror(errno));
+  if (write(fd, bytes, n) != (ssize_t)n) fail("writing /dev/urandom: %s", strerror(errno));
+  if (ioctl(fd, RNDRESEEDCRNG) < 0) fail("RNDRESEEDCRNG: %s", strerror(errno));
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   int start_fd = -1;
   const char *root = NULL, *root_propagation_name = NULL, *cwd = "/", *groups = NULL, *caps_spec = NULL, *oom_score_adj = NULL;
@@ -604,6 +634,10 @@ int main(int argc, char **argv) {
   struct syscall_filter *seccomp = NULL;
   const char *seccomp_error;
   int i = 1;
+  if (argc == 5 && !strcmp(argv[1], "--restored")) {
+    restored(argv[2], argv[3], argv[4]);
+    return 0;
+  }
   if (argc == 3 && !strcmp(argv[1], "--resize")) {
     set_winsize(0, argv[2]);
     return 0;

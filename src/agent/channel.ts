@@ -22,7 +22,7 @@ export const AGENT_PORT = 'vmrun.agent';
  * messages split over CONTROL_PART frames, the hello's maxMessage. 4: the agent's dns request and
  * the network request's embeddedDns. 5: the cpus request (vCPUs plugged in after the boot).
  */
-export const PROTOCOL_VERSIONS: Hello['versions'] = [6];
+export const PROTOCOL_VERSIONS: Hello['versions'] = [7];
 /** DATA bytes per stream this side holds for a consumer that has stopped reading. */
 export const DEFAULT_WINDOW = 256 * 1024;
 /** The largest control message a trusted peer may send: a plan whose args and env are 1 MiB, in JSON. */
@@ -44,6 +44,12 @@ export interface ChannelOptions {
    * only on streams this side opened, and any invalid message breaks the protocol.
    */
   trustedPeer?: boolean;
+  /**
+   * Says hello only once the peer has: the agent's side. A virtio-serial port keeps what the
+   * guest writes while no host is connected, so a hello written to no one would reach the next
+   * host (a restored guest's) after that host's own.
+   */
+  helloSecond?: boolean;
   /** Who the peer is, for errors: "the guest's agent". */
   peer?: string;
   /** The pod member every request of this side is for (a member's monitor, to its pod's host). */
@@ -107,11 +113,16 @@ export class AgentChannel extends EventEmitter {
   private readonly inbound = new Map<number, InboundStream>();
   private readonly outbound = new Map<number, OutboundStream>();
 
+  /** Our hello, held until the peer's (helloSecond). */
+  private heldHello?: () => void;
+  private readonly helloSecond: boolean;
+
   constructor(
     private readonly port: Duplex,
     options: ChannelOptions = {},
   ) {
     super();
+    this.helloSecond = options.helloSecond ?? false;
     this.window = options.window ?? DEFAULT_WINDOW;
     this.trusted = options.trustedPeer ?? false;
     this.peer = options.peer ?? 'the peer';
@@ -139,14 +150,18 @@ export class AgentChannel extends EventEmitter {
         resolve: (h) => (settle(), resolve(h)),
         reject: (e) => (settle(), reject(e)),
       };
-      this.writeControl({
-        type: 'hello',
-        versions: PROTOCOL_VERSIONS,
-        window: this.window,
-        maxMessage: this.maxMessage,
-        software,
-      });
-      this.agree();
+      const say = () => {
+        this.writeControl({
+          type: 'hello',
+          versions: PROTOCOL_VERSIONS,
+          window: this.window,
+          maxMessage: this.maxMessage,
+          software,
+        });
+        this.agree();
+      };
+      if (this.helloSecond && !this.peerHello) this.heldHello = say;
+      else say();
     });
   }
 
@@ -307,7 +322,9 @@ export class AgentChannel extends EventEmitter {
     if (!this.peerHello) {
       if (message.type !== 'hello') throw new ProtocolError(`${message.type} before the peer's hello`);
       this.peerHello = message;
-      return this.agree();
+      const held = this.heldHello;
+      this.heldHello = undefined;
+      return held ? held() : this.agree();
     }
     switch (message.type) {
       case 'hello':

@@ -30,7 +30,8 @@ export type Request1 =
   | CpusRequest
   | DnsRequest
   | FreezeRequest
-  | RemoveRequest;
+  | RemoveRequest
+  | RestoredRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
   | 'SCMP_ACT_KILL_PROCESS'
@@ -371,6 +372,21 @@ export interface FreezeRequest {
  */
 export interface RemoveRequest {
   op: 'remove';
+}
+/**
+ * The guest was restored from vmrun's image of a booted guest, not booted: the first request after the hello. The agent sets the guest's wall clock to the host's, mixes the host's random bytes into the kernel's pool and reseeds it (every guest of one image wakes with the same random state), and waits a bounded time for the `shares` virtiofs devices the host plugged in; init.sh mounted no rootfs share, so `create` mounts it.
+ */
+export interface RestoredRequest {
+  op: 'restored';
+  /**
+   * The host's wall clock, in milliseconds since the epoch.
+   */
+  clockMs: number;
+  /**
+   * 32 to 64 random bytes, in hex.
+   */
+  seed: string;
+  shares: number;
 }
 export interface Response {
   type: 'response';

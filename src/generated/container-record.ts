@@ -38,6 +38,14 @@ export interface ContainerRecord {
      */
     memoryMiB: number;
     vcpus: number;
+    /**
+     * How the VM came up: booted, or restored from vmrun's image of a booted guest (src/guest/restore-image.ts).
+     */
+    start?: 'booted' | 'restored';
+    /**
+     * The guest kernel's /proc/sys/kernel/random/boot_id as its agent read it: which guest this is, as seen from inside.
+     */
+    bootId?: string;
   };
   qemu?: HostProcess;
   virtiofsd?: HostProcess[];

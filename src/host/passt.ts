@@ -22,10 +22,13 @@ export async function passtProgram(dir: string, account: { uid: number; gid: num
 }
 
 /** Resolves once passt listens on `socket`; rejects if it does not within 5 s, or `ended` says it has gone. */
-export async function passtListening(socket: string, ended: () => boolean): Promise<void> {
+export const passtListening = (socket: string, ended: () => boolean): Promise<void> => socketAppears('passt', socket, ended);
+
+/** Resolves once `what` listens on `socket`; rejects if it does not within 5 s, or `ended` says it has gone. */
+export async function socketAppears(what: string, socket: string, ended: () => boolean): Promise<void> {
   for (let i = 0; i < 250 && !existsSync(socket); i++) {
     if (ended()) break;
     await sleep(20);
   }
-  if (!existsSync(socket)) throw new VmrunError('InvalidState', `passt did not start listening on ${socket}`);
+  if (!existsSync(socket)) throw new VmrunError('InvalidState', `${what} did not start listening on ${socket}`);
 }

@@ -13,6 +13,8 @@ export interface MonitorArgs {
   cgroups: string[];
   /** VMRUN_DEFAULT_MEMORY as `vmrun create` read it. */
   defaultGuestMemoryMiB: number;
+  /** VMRUN_BOOT=cold as `vmrun create` read it. */
+  coldBoot: boolean;
   /** The mount namespace of `vmrun create`; the monitor runs in one of its own. */
   callerMountNamespace: string;
   root: string;
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   try {
     // First: virsh, QEMU and virtiofsd are then born in the container's host cgroup.
     await joinCgroup(args.cgroups);
-    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, defaultGuestMemoryMiB: args.defaultGuestMemoryMiB, log });
+    monitor = await Monitor.create({ store: new StateStore(args.root), id: args.id, accel: args.accel, cacheDir: args.cacheDir, callerMountNamespace: args.callerMountNamespace, defaultGuestMemoryMiB: args.defaultGuestMemoryMiB, coldBoot: args.coldBoot, log });
   } catch (e) {
     const code = e instanceof VmrunError ? e.code : 'InvalidState';
     log.error({ err: e }, 'create failed');

@@ -27,12 +27,13 @@ import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts, type HostBind } from '../oci/guest-plan.js';
 import type { GuestPlan } from '../generated/agent-protocol.js';
 import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
-import { passtListening, passtProgram } from '../host/passt.js';
+import { passtListening, passtProgram, socketAppears } from '../host/passt.js';
 import { networkNamespace } from '../oci/network-mode.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
-import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, type VmProcess } from '../vm/libvirt.js';
+import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, virtiofsdArgv, type VmProcess } from '../vm/libvirt.js';
+import { freshSeed, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
 import { guestSize } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -56,6 +57,8 @@ export interface MonitorOptions {
   callerMountNamespace: string;
   /** VMRUN_DEFAULT_MEMORY as `vmrun create` read it. */
   defaultGuestMemoryMiB: number;
+  /** VMRUN_BOOT=cold as `vmrun create` read it: boot even where the restore image fits. */
+  coldBoot: boolean;
   log: Logger;
 }
 
@@ -161,6 +164,10 @@ export class Monitor {
     // Here, in the container's host cgroup: its cpuset bounds the vCPUs.
     const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
     const nic = nicOf(bundle.spec, layout, `/proc/self/fd/${RUNTIME_NETNS_FD}`, o.log);
+    const caps = await capabilitiesCache(o.cacheDir);
+    const image = o.coldBoot ? undefined : await readyImage(o.cacheDir);
+    const notRestored = o.coldBoot ? 'VMRUN_BOOT=cold' : whyNotRestored(image, assets, o.accel.accel, size, caps, nic?.kind === 'user');
+    const restore = notRestored === undefined ? image : undefined;
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
     monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
@@ -184,49 +191,64 @@ export class Monitor {
       // Always there: pod members that join this VM later come in through it.
       await mkdir(join(layout.shares, BINDS_TAG), { mode: 0o700 });
       plan.mounts = withSubmounts(plan.mounts, await mountBinds(join(layout.shares, BINDS_TAG), binds, o.callerMountNamespace));
-      const caps = await capabilitiesCache(o.cacheDir);
       const { seeded } = await prepareRoot(layout.libvirtRoot, caps);
       const xmlFile = join(layout.dir, 'domain.xml');
-      await writeFile(xmlFile, domainXml(bundle.spec, {
-        id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, size, layout,
-        shares: [BINDS_TAG],
-        nic,
-        cpuset: ownCpus(),
+      const domain = {
+        id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, layout, nic, cpuset: ownCpus(),
         kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
-      }));
+      };
+      await writeFile(xmlFile, restore
+        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } }, bundle.spec)
+        : domainXml(bundle.spec, { ...domain, size, shares: [BINDS_TAG] }));
 
+      // A restored VM's shares are plugged in after the restore, each served by a virtiofsd of vmrun's.
+      const shares = restore ? [ROOTFS_TAG, BINDS_TAG].map((tag) => ({ tag, socket: join(layout.dir, `fs-${tag}.sock`) })) : [];
       const passt = nic?.kind === 'user' ? await passtProgram(dirname(nic.socket), qemuIds()) : undefined;
-      await monitor.openDriver(await EmbeddedDriver.open(layout.libvirtRoot, await hostHelper(o.cacheDir, 'vmrun-warden'), passt ? [{ argv: passt.argv }] : []));
+      const others = [...(passt ? [{ argv: passt.argv }] : []), ...shares.map(({ tag, socket }) => ({ argv: virtiofsdArgv(sharePath(layout, tag), socket) }))];
+      await monitor.openDriver(await EmbeddedDriver.open(layout.libvirtRoot, await hostHelper(o.cacheDir, 'vmrun-warden'), others));
       faultPoint('warden');
+      const programs = monitor.driver.warden.programs.slice(1);
       if (passt) {
-        const nsPid = monitor.driver.warden.programs[1]!;
+        const nsPid = programs[0]!;
         monitor.watch('passt', nsPid);
         await step('passt', passtListening(passt.socket, () => monitor.driver.warden.ended.has(nsPid)));
         await monitor.update({ passt: monitor.driver.warden.hostProcessOf(nsPid) });
       }
+      const ownVirtiofsd = programs.slice(passt ? 1 : 0);
+      for (const nsPid of ownVirtiofsd) monitor.watch('virtiofsd', nsPid);
+      await step('domain', Promise.all(shares.map(({ socket }, i) => socketAppears('virtiofsd', socket, () => monitor.driver.warden.ended.has(ownVirtiofsd[i]!)))));
 
       const t0 = Date.now();
-      const created = monitor.driver.createDomain(xmlFile);
+      const created = restore ? monitor.driver.restoreDomain(restore.file, xmlFile) : monitor.driver.createDomain(xmlFile);
       // Logged while virsh starts QEMU: the first log line loads the logger.
-      o.log.info({ accel: o.accel.accel, reason: o.accel.reason, memoryMiB: size.memoryMiB, vcpus: size.vcpus }, 'booting the VM');
+      const vm = { accel: o.accel.accel, reason: o.accel.reason, memoryMiB: restore?.memoryMiB ?? size.memoryMiB, vcpus: size.vcpus };
+      if (restore) o.log.info({ ...vm, image: restore.file }, 'restoring the VM from the restore image');
+      else o.log.info({ ...vm, notRestored }, 'booting the VM');
       for (const reason of size.reasons) o.log.debug(reason);
       await step('domain', created);
       const tCreated = Date.now();
-      const { qemu, virtiofsd } = await monitor.driver.processes();
+      const { qemu, virtiofsd: libvirtVirtiofsd } = await monitor.driver.processes();
+      const virtiofsd = [...libvirtVirtiofsd, ...ownVirtiofsd.map((nsPid) => ({ nsPid, host: monitor.driver.warden.hostProcessOf(nsPid) }))];
       if (qemu) monitor.watch('QEMU', qemu);
-      for (const fs of virtiofsd) monitor.watch('virtiofsd', fs);
+      for (const fs of libvirtVirtiofsd) monitor.watch('virtiofsd', fs);
+      const plugged = (async () => {
+        for (const { tag, socket } of shares) await monitor.driver.plugShare(tag, socket);
+      })();
+      plugged.catch(() => undefined); // awaited with the hello
       monitor.adopt(await step('sentry', starting));
       await monitor.update({
         monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel,
         qemu: qemu?.host, virtiofsd: virtiofsd.flatMap((p) => (p.host ? [p.host] : [])),
-        guest: { memoryMiB: size.memoryMiB, vcpus: size.vcpus },
+        guest: { memoryMiB: vm.memoryMiB, vcpus: size.vcpus, start: restore ? 'restored' : 'booted' },
       });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 
       // prestart and createRuntime hooks (runc's order) run while the guest boots; the container's
       // process is made only once they have succeeded.
       const hooksDone = step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
-      const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone]);
+      const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone, step('domain', plugged)]);
+      // First of all, a restored guest becomes a machine of its own, its shares there.
+      if (restore) await step('agent', channel.request({ op: 'restored', clockMs: Date.now(), seed: freshSeed(), shares: shares.length }));
       const tHello = Date.now();
       // Beside the process's create, off its path; done before the container is created.
       const plugging = monitor.plugCpus(channel, size.vcpus);
@@ -236,6 +258,8 @@ export class Monitor {
       const tProcess = Date.now();
       await step('process', plugging);
       o.log.info({ libvirtMs: tCreated - t0, helloMs: tHello - tCreated, createMs: tProcess - tHello, cpusMs: Date.now() - tHello, guest: result?.boot }, 'container created');
+      const bootId = typeof result?.bootId === 'string' && /^[0-9a-f-]{36}$/.test(result.bootId) ? result.bootId : undefined;
+      if (bootId) await monitor.update({ guest: { ...monitor.record.guest!, bootId } });
       return await monitor.ready(channel, step);
     } catch (e) {
       throw await monitor.failed(e as Error);
@@ -277,13 +301,13 @@ export class Monitor {
   }
 
   /** The container's process, created in the guest with its stdio joined to the monitor's. */
-  private async createProcess(channel: AgentChannel, plan: GuestPlan, step: <T>(name: CreateStep, work: Promise<T>) => Promise<T>): Promise<{ boot?: unknown } | undefined> {
+  private async createProcess(channel: AgentChannel, plan: GuestPlan, step: <T>(name: CreateStep, work: Promise<T>) => Promise<T>): Promise<{ boot?: unknown; bootId?: unknown } | undefined> {
     const { stdio, output, terminalOut } = joinStdio(channel, !!plan.process.terminal);
     this.output = output;
     // The host terminal's size, as the engine (or vmrun-pty, from consoleSize) set it.
     const winsize = terminalOut && terminalSize(terminalOut);
     if (winsize) plan.process.consoleSize = winsize;
-    const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown } | undefined;
+    const result = (await step('process', channel.request({ op: 'create', plan, stdio }))) as { boot?: unknown; bootId?: unknown } | undefined;
     // Its size from now on: engines set it on the master after create, and later resize it.
     if (terminalOut) this.terminalSize = new SizeFollower(terminalOut, ({ rows, cols }) => this.resize(rows, cols), { known: plan.process.consoleSize });
     return result;

@@ -66,11 +66,22 @@ export function monitorLauncher(spec: Spec): string[] {
   return netns?.path ? [NSENTER, `--net=${netns.path}`, ...unshare] : unshare;
 }
 
+/**
+ * VMRUN_BOOT: `cold` boots the VM even where the restore image fits (src/guest/restore-image.ts);
+ * unset, empty or `restore`, the default.
+ */
+export function coldBootAsked(value = process.env.VMRUN_BOOT): boolean {
+  if (value === undefined || value === '' || value === 'restore') return false;
+  if (value === 'cold') return true;
+  throw new VmrunError('InvalidArgument', `VMRUN_BOOT=${value}: expected cold or restore`);
+}
+
 /** Creates the container; resolves with its monitor, a child of this process. */
 export async function createContainer(ctx: RuntimeContext, id: string, o: CreateOptions): Promise<ChildProcess> {
   checkContainerId(id);
   const bundle = await loadBundle(o.bundle);
   const host = hostLimits(); // VMRUN_DEFAULT_MEMORY checked before anything is made
+  coldBootAsked();
   checkNamespacePaths(bundle.spec);
   const pod = await podHostOf(ctx.store, bundle.spec);
   await checkTerminal(!!bundle.spec.process.terminal, o);
@@ -218,7 +229,7 @@ function hostCgroupLimits(ctx: RuntimeContext, spec: Spec, host: HostLimits): Ho
 async function startMonitor(ctx: RuntimeContext, id: string, o: CreateOptions, ownLog: string, launcher: string[], host: HostLimits, cgroups: string[] = []): Promise<ReadyChild> {
   const args: MonitorArgs = {
     root: ctx.store.root, id, accel: o.accel, cacheDir: o.cacheDir, callerMountNamespace: mountNamespace(), cgroups,
-    defaultGuestMemoryMiB: host.defaultGuestMemoryMiB,
+    defaultGuestMemoryMiB: host.defaultGuestMemoryMiB, coldBoot: coldBootAsked(),
     logFile: o.logFile ?? ownLog, logFormat: o.logFormat, debug: o.debug,
   };
   // fds 4 and 5: vmrun's own namespaces, where the monitor runs hooks (src/monitor/monitor.ts).

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { HOST_HELPERS, hostHelper } from '../host/helpers.js';
 import { checkInstalled, install, INSTALLED_COMMAND, THIS_COMMAND } from '../host/install.js';
 import { buildAssets, planAssets } from '../guest/assets.js';
+import { imageMissing, makeRestoreImage } from '../guest/restore-image.js';
 import type { AccelChoice } from '../host/accel.js';
 import { account, KVM_DEVICE, KVM_GROUP, kvmProblem, secureCacheDir, shareKvmDevice, unreadableBy } from '../host/privilege.js';
 import {
@@ -75,6 +76,12 @@ export async function setup(cacheDir: string, accel: AccelChoice, progress: Prog
     }
     // Terminals (--console-socket) and hooks need them; built now, not at a container's first.
     for (const helper of HOST_HELPERS) await hostHelper(cacheDir, helper);
+    if (await imageMissing(cacheDir, assets, accel.accel, caps)) {
+      missing.push('the restore image of a booted guest');
+      await makeRestoreImage(cacheDir, assets, accel, caps, await hostHelper(cacheDir, 'vmrun-warden'), progress);
+    }
+  } else if (!plan.built || (await imageMissing(cacheDir, plan.built, accel.accel, caps))) {
+    missing.push('the restore image of a booted guest');
   }
 
   const installed = await checkInstalled();

@@ -10,12 +10,14 @@ import { attr, NOT_XML, text } from './xml.js';
 
 /** The virtiofs tag of the rootfs share. */
 export const ROOTFS_TAG = 'rootfs';
+/** A word of every guest's command line: how a process tells it is in one of vmrun's guests. */
+export const GUEST_MARK = 'vmrun.guest';
 /**
  * panic=-1 turns a guest panic into a reboot, which on_reboot turns into the VM's end (a panic
  * alone leaves the domain running). The last four each cut boot time under TCG: less console
  * output, no crypto self-tests, one UART probed, and no wait for entropy.
  */
-const KERNEL_ARGS = ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'cryptomgr.notests', '8250.nr_uarts=1', 'random.trust_cpu=on'];
+const KERNEL_ARGS = [GUEST_MARK, 'console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'cryptomgr.notests', '8250.nr_uarts=1', 'random.trust_cpu=on'];
 /**
  * A guest booted on one of several vCPUs keeps the kernel's SMP code: patched to UP code at
  * boot, it would be patched back as the first plugged vCPU comes online (0.3 s under TCG).
@@ -28,7 +30,7 @@ export interface DomainOptions {
   bundle: string;
   rootfs: string;
   accel: Accel;
-  size: GuestSize;
+  size: Pick<GuestSize, 'memoryMiB' | 'vcpus'>;
   layout: VmLayout;
   kernel: string;
   initrd: string;
@@ -45,7 +47,16 @@ export interface DomainOptions {
   cpuset?: string;
   /** More kernel command line words, for vmrun's own uses of a guest. */
   kernelArgs?: string[];
+  /**
+   * The domain of vmrun's restore image (src/guest/restore-image.ts), or one restored from it:
+   * the image's fixed uuid, and no virtiofs device (libvirt cannot save a domain with one; the
+   * monitor plugs the shares in after the restore).
+   */
+  restorable?: boolean;
 }
+
+/** The uuid of every domain restored from vmrun's image: libvirt restores only into the uuid saved. */
+export const RESTORABLE_UUID = '0d5c3a6e-7f1b-4c2d-9e8a-766d72756e01';
 
 /**
  * The guest boots on one vCPU, the domain's shape keeping them all (`-smp 1,maxcpus=N`): each
@@ -53,9 +64,11 @@ export interface DomainOptions {
  * (libvirt makes the offline ones hotpluggable).
  */
 export function domainXml(spec: Spec, o: DomainOptions): string {
-  const cmdline = [...KERNEL_ARGS, ...(o.size.vcpus > 1 ? [PLUGGED_CPUS_ARG] : []), `vmrun.id=${o.id}`, ...(o.kernelArgs ?? [])].join(' ');
+  // Nothing of the container's: a restored guest keeps the command line of the image's boot.
+  const cmdline = [...KERNEL_ARGS, ...(o.size.vcpus > 1 ? [PLUGGED_CPUS_ARG] : []), ...(o.kernelArgs ?? [])].join(' ');
+  const shares = o.restorable ? [] : [ROOTFS_TAG, ...(o.shares ?? [])];
   return `<domain type='${o.accel === 'kvm' ? 'kvm' : 'qemu'}'>
-  <name>${DOMAIN_NAME}</name>
+  <name>${DOMAIN_NAME}</name>${o.restorable ? `\n  <uuid>${RESTORABLE_UUID}</uuid>` : ''}
   <metadata>
 ${metadata(spec, o)}
   </metadata>
@@ -80,7 +93,7 @@ ${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset=
   </memoryBacking>
   <devices>
     <emulator>${text(o.emulator, 'emulator')}</emulator>
-${[ROOTFS_TAG, ...(o.shares ?? [])].map((tag) => filesystem(o, tag)).join('')}    <serial type='file'>
+${shares.map((tag) => filesystem(o, tag)).join('')}    <serial type='file'>
       <source path='${attr(o.layout.consoleLog, 'console log')}'/>
       <target port='0'/>
     </serial>

@@ -113,6 +113,14 @@ export interface VmProcess {
   host?: HostProcess;
 }
 
+/**
+ * A virtiofsd vmrun starts itself for a restored VM, with the arguments libvirt gives the ones
+ * it starts (`-o source=`, which shareDaemon looks for), listening where QEMU's account may connect.
+ */
+export function virtiofsdArgv(source: string, socket: string): string[] {
+  return [VIRTIOFSD, `--socket-path=${socket}`, `--socket-group=${QEMU_USER}`, '-o', `source=${source}`];
+}
+
 /** The virtiofsd of the share at `source`, among a VM's. */
 export function shareDaemon(virtiofsd: HostProcess[], source: string): HostProcess | undefined {
   const argument = `source=${source}`;
@@ -164,6 +172,40 @@ export class EmbeddedDriver {
 
   async createDomain(xmlFile: string): Promise<void> {
     await this.shell.run(`create ${xmlFile}`);
+  }
+
+  /** Starts the domain saved in libvirt's save image `image`, as `xmlFile` describes it (same devices, new host paths). */
+  async restoreDomain(image: string, xmlFile: string): Promise<void> {
+    await this.shell.run(virshCommandLine(['restore', image, '--xml', xmlFile]), 60_000);
+  }
+
+  /** Saves the running domain to `file` (libvirt's save image); the domain ends. */
+  async saveDomain(file: string): Promise<void> {
+    await this.shell.run(virshCommandLine(['save', DOMAIN_NAME, file]), 180_000);
+  }
+
+  /**
+   * Plugs in the virtiofs share `tag`, whose virtiofsd listens on `socket`, through QEMU's own
+   * monitor: libvirt 9.0 cannot hot-plug virtiofs in a root without cgroups
+   * (docs/performance.md).
+   */
+  async plugShare(tag: string, socket: string): Promise<void> {
+    const id = `vmrunfs-${tag}`;
+    await this.qmp('chardev-add', { id, backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: socket } }, server: false } } });
+    await this.qmp('device_add', { driver: 'vhost-user-fs-pci', id, chardev: id, tag, 'queue-size': 1024 });
+  }
+
+  /** One QMP command, through libvirt; rejects with QEMU's error. */
+  private async qmp(execute: string, args: Record<string, unknown>): Promise<unknown> {
+    const out = await this.shell.run(virshCommandLine(['qemu-monitor-command', DOMAIN_NAME, JSON.stringify({ execute, arguments: args })]));
+    let reply: { return?: unknown; error?: { desc?: string } };
+    try {
+      reply = JSON.parse(out) as typeof reply;
+    } catch {
+      throw new VmrunError('InvalidState', `QEMU's ${execute}: an answer that is not JSON: ${out.slice(0, 200)}`);
+    }
+    if (reply.error) throw new VmrunError('InvalidState', `QEMU's ${execute}: ${reply.error.desc ?? JSON.stringify(reply.error)}`);
+    return reply.return;
   }
 
   /** Plugs a device (its XML in a file) into the running VM. */
