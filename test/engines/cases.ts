@@ -19,7 +19,7 @@ const sizes = (e: Engine) => {
   const size = e.name === 'docker'
     ? 'i=0; p=; until s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && [ "$s" = "$p" ] || [ $i -ge 60 ]; do p=$s; sleep 0.5; i=$((i+1)); done; echo "$s"'
     : 'stty size';
-  return ['sh', '-c', `grep -q vmrun.id= /proc/cmdline && echo in a VM; ${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
+  return ['sh', '-c', `grep -qw vmrun.guest /proc/cmdline && echo in a VM; ${size}; trap "stty size" WINCH; echo ready; while :; do sleep 0.1; done`];
 };
 /**
  * What a sizes() script printed: its lines up to `ready`, the first other size after it, and any

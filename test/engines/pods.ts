@@ -10,6 +10,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { cachedKernel, currentKernelPackage } from '../../src/guest/kernel.js';
 import { cacheDir } from '../../src/paths.js';
 import { vmLayout } from '../../src/vm/layout.js';
+import { GUEST_MARK } from '../../src/vm/domain-xml.js';
+import { StateStore } from '../../src/state/store.js';
 import { until } from '../vm/harness.js';
 import { cgroupsNamed, cli, IMAGE, mountsUnder, psLines, vmrunLeftovers, type Engine, type Runtime } from './engine.js';
 
@@ -21,13 +23,14 @@ const SERVE_LOCAL = (name: string) => ['sh', '-c', `mkdir -p /www && echo "hello
  * wget crashes with -T, so the loop bounds it.)
  */
 const GET_LOCAL = (port: number) => `i=0; until wget -qO- http://127.0.0.1:${port}/ 2>/dev/null; do i=$((i+1)); [ $i -ge 200 ] && exit 1; sleep 0.1; done`;
-/** What tells whose kernel a process runs on: boot_id, release, and vmrun's vmrun.id= if any. */
-const KERNEL = `cat /proc/sys/kernel/random/boot_id; uname -r; sed -n 's/.*vmrun\\.id=\\([^ ]*\\).*/\\1/p' /proc/cmdline`;
+/** What tells whose kernel a process runs on: boot_id, release, and vmrun's mark if any. */
+const KERNEL = `cat /proc/sys/kernel/random/boot_id; uname -r; grep -ow ${GUEST_MARK} /proc/cmdline || true`;
 
 interface Kernel {
   bootId: string;
   release: string;
-  vmId: string;
+  /** vmrun's mark on the guest's command line, or '' (src/vm/domain-xml.ts). */
+  mark: string;
 }
 
 export function podCases(e: Engine): void {
@@ -148,26 +151,31 @@ export function sharedNetworkCases(e: Engine): void {
 async function kernelOf(e: Engine, id: string, runtime: Runtime): Promise<Kernel> {
   const r = await cli(e, ['exec', id, 'sh', '-c', KERNEL], { runtime });
   expect(r.exitCode, r.stderr).toBe(0);
-  const [bootId = '', rel = '', vmId = ''] = r.stdout.split('\n');
-  return { bootId, release: rel, vmId };
+  const [bootId = '', rel = '', mark = ''] = r.stdout.split('\n');
+  return { bootId, release: rel, mark };
 }
 
 /**
  * Under runc: the host's kernel. Under vmrun: the guest's, booted by one QEMU whose VM is one of
- * `ids`' (vmrun.id= names it), the others having none.
+ * `ids`' (its record has the guest's boot id), the others having none.
  */
 async function expectOneKernel(e: Engine, runtime: Runtime, k: Kernel, ids: string[]): Promise<void> {
   const host = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   if (runtime === 'runc') {
-    expect(k).toEqual({ bootId: host, release: release(), vmId: '' });
+    expect(k).toEqual({ bootId: host, release: release(), mark: '' });
     return;
   }
   const guest = (await cachedKernel(cacheDir(), (await currentKernelPackage())!))?.release;
   expect(k.release).toBe(guest);
   expect(k.bootId).not.toBe(host);
-  expect(ids).toContain(k.vmId);
+  expect(k.mark).toBe(GUEST_MARK);
+  // The guest's boot id, as its agent told the monitor of the container that made the VM.
+  const store = new StateStore(e.vmrunRoot);
+  const bootIds = await Promise.all(ids.map(async (id) => (await store.load(id).catch(() => undefined))?.guest?.bootId));
+  const vmId = ids[bootIds.indexOf(k.bootId)];
+  expect(ids).toContain(vmId);
   const qemus = ids.map((id) => psLines().filter((l) => l.includes('qemu-system') && l.includes(vmLayout(e.vmrunRoot, id).dir)).length);
-  expect(qemus).toEqual(ids.map((id) => (id === k.vmId ? 1 : 0)));
+  expect(qemus).toEqual(ids.map((id) => (id === vmId ? 1 : 0)));
 }
 
 /** What is left of vmrun's containers `ids` once they have had time to end (none under runc). */

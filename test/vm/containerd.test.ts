@@ -56,7 +56,7 @@ describe('ctr run --rm', () => {
     succeeded(r);
     const [uname, cmdline] = r.stdout.split('\n');
     expect(uname).toBe(release);
-    expect(cmdline).toMatch(/(^| )vmrun\.id=t2( |$)/);
+    expect(cmdline).toMatch(/(^| )vmrun\.guest( |$)/);
   });
 
   test("gives the process's stdout and stderr to ctr apart, and nothing else", async () => {

@@ -1,5 +1,6 @@
 // What the container sees of its VM.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +13,14 @@ const vm = vmHarness();
 const MiB = 1024 * 1024;
 
 describe('the guest', () => {
-  test('runs its own kernel, booted by vmrun for this container', async () => {
-    const bundle = await vm.bundle('sh', '-c', 'cat /proc/cmdline; hostname');
+  test('runs its own kernel, in a guest of vmrun for this container', async () => {
+    const bundle = await vm.bundle('sh', '-c', 'cat /proc/cmdline; hostname; cat /proc/sys/kernel/random/boot_id');
     const r = await vm.vmrun(['run', '--bundle', bundle, 'g1']);
     expect(r.exitCode).toBe(0);
-    const [cmdline, hostname] = r.stdout.split('\n');
-    expect(cmdline).toMatch(/(^| )vmrun\.id=g1( |$)/);
+    const [cmdline, hostname, bootId] = r.stdout.split('\n');
+    expect(cmdline).toMatch(/(^| )vmrun\.guest( |$)/);
     expect(hostname).toBe('vmrun'); // config.json's hostname
+    expect(bootId).not.toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
   });
 
   test("gives the container's processes at least the memory limit, the agent's share on top", async () => {

@@ -1,0 +1,107 @@
+// A container's VM restored from vmrun's image of a booted guest (src/guest/restore-image.ts):
+// the default where the image fits. Each restored guest must still be a machine of its own.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { editConfig } from '../helpers/bundle.js';
+import { StateStore } from '../../src/state/store.js';
+import { vmHarness } from './harness.js';
+
+const vm = vmHarness();
+const MiB = 1024 * 1024;
+/** What tells one machine from another, and its clock, as the container sees them. */
+const IDENTITY = 'cat /proc/sys/kernel/random/boot_id; head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo; hostname; date +%s';
+
+afterEach(() => {
+  delete process.env.VMRUN_BOOT;
+});
+
+async function createWithLog(id: string, bundle: string): Promise<string> {
+  const log = join(await mkdtemp(join(tmpdir(), 'vmrun-restore-')), 'log');
+  const r = await vm.vmrun(['--log', log, 'create', '--bundle', bundle, id]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return log;
+}
+
+async function identity(id: string): Promise<{ bootId: string; random: string; hostname: string; clock: number }> {
+  const r = await vm.vmrun(['exec', id, 'sh', '-c', IDENTITY]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const [bootId = '', random = '', hostname = '', clock = ''] = r.stdout.split('\n');
+  return { bootId, random, hostname, clock: Number(clock) };
+}
+
+describe('a VM restored from the image', () => {
+  test('is the default, and each is its own machine: boot id, random bytes, hostname and the wall clock', async () => {
+    const seen = [];
+    for (const [id, hostname] of [['rs1', 'first'], ['rs2', 'second']] as const) {
+      const bundle = await vm.bundle('sleep', '600');
+      await editConfig(bundle, (c) => {
+        c.hostname = hostname;
+      });
+      const log = await createWithLog(id, bundle);
+      expect(await readFile(log, 'utf8')).toContain('restoring the VM from the restore image');
+      const record = await new StateStore(vm.root).load(id);
+      expect(record.guest?.start).toBe('restored');
+      const seenNow = await identity(id);
+      expect(seenNow.hostname).toBe(hostname);
+      // The guest's clock is the host's (date prints whole seconds), not the image's.
+      expect(Math.abs(seenNow.clock - Date.now() / 1000)).toBeLessThan(3);
+      expect(record.guest?.bootId).toBe(seenNow.bootId);
+      seen.push(seenNow);
+    }
+    const host = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    expect(new Set([host, ...seen.map((s) => s.bootId)]).size).toBe(3);
+    expect(seen[0]!.random).toMatch(/^[0-9a-f]{64}$/);
+    expect(seen[0]!.random).not.toBe(seen[1]!.random);
+    for (const id of ['rs1', 'rs2']) expect((await vm.vmrun(['delete', '--force', id])).exitCode).toBe(0);
+  });
+
+  test("serves the container's root and binds over the shares plugged in after the restore", async () => {
+    const bundle = await vm.bundle('sh', '-c', 'cat /etc/passwd | head -1; cat /shared/x; echo written > /shared/y');
+    const host = await mkdtemp(join(tmpdir(), 'vmrun-restore-bind-'));
+    await writeFile(join(host, 'x'), 'from the host\n');
+    await editConfig(bundle, (c) => {
+      c.mounts = [...(c.mounts ?? []), { destination: '/shared', type: 'bind', source: host, options: ['rbind', 'rw'] }];
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'rs3']);
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: 'root:x:0:0:root:/root:/bin/sh\nfrom the host' });
+    expect(await readFile(join(host, 'y'), 'utf8')).toBe('written\n');
+  });
+});
+
+describe('a VM booted', () => {
+  test('with VMRUN_BOOT=cold, saying so', async () => {
+    process.env.VMRUN_BOOT = 'cold';
+    const bundle = await vm.bundle('sleep', '600');
+    const log = await createWithLog('rc1', bundle);
+    expect(await readFile(log, 'utf8')).toMatch(/booting the VM.*notRestored="VMRUN_BOOT=cold"/);
+    expect((await new StateStore(vm.root).load('rc1')).guest?.start).toBe('booted');
+    const seen = await identity('rc1');
+    expect(seen.hostname).toBe('vmrun');
+    expect(Math.abs(seen.clock - Date.now() / 1000)).toBeLessThan(3);
+    expect((await vm.vmrun(['delete', '--force', 'rc1'])).exitCode).toBe(0);
+  });
+
+  test('when the image does not fit the guest: a memory limit sizes it otherwise', async () => {
+    const bundle = await vm.bundle('sleep', '600');
+    await editConfig(bundle, (c) => {
+      c.linux = { ...c.linux, resources: { memory: { limit: 256 * MiB } } };
+    });
+    const log = await createWithLog('rc2', bundle);
+    expect(await readFile(log, 'utf8')).toMatch(/are not the restore image's \d+ MiB/);
+    expect((await new StateStore(vm.root).load('rc2')).guest?.start).toBe('booted');
+    expect((await vm.vmrun(['delete', '--force', 'rc2'])).exitCode).toBe(0);
+  });
+
+  test('refuses a VMRUN_BOOT it does not know, naming it, before anything is made', async () => {
+    process.env.VMRUN_BOOT = 'warm';
+    const bundle = await vm.bundle('true');
+    const r = await vm.vmrun(['create', '--bundle', bundle, 'rc3']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('VMRUN_BOOT=warm: expected cold or restore');
+    expect((await vm.vmrun(['state', 'rc3'])).exitCode).not.toBe(0);
+    expect(vm.processesOf('rc3')).toEqual([]);
+  });
+});
