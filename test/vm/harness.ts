@@ -34,7 +34,8 @@ export function vmHarness(opts: { root?: string } = {}): Harness {
   /** Ids this file created: only those are cleaned up (a shared root may hold others). */
   const made = new Set<string>();
   const note = (args: string[]) => {
-    if (args[0] === 'create' || args[0] === 'run') made.add(args.at(-1)!);
+    // The verb may follow global options (--log FILE).
+    if (args.includes('create') || args.includes('run')) made.add(args.at(-1)!);
   };
   const h: Harness = {
     root: '',
