@@ -22,7 +22,7 @@ import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
 import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
-import { becomeOwnMachine, sharesPlugged } from './restored.js';
+import { readyForImage, restoredFlag, sharesPlugged } from './restored.js';
 
 /** How long the shares plugged in after a restore may take to arrive. */
 const SHARES_WAIT_MS = 20_000;
@@ -61,8 +61,11 @@ class Agent {
   private readonly containers = new Map<string, GuestContainer>();
   /** Exits that happened while no host was connected, sent on the next connection. */
   private unsentExits: ExitEvent[] = [];
-  /** Restored from vmrun's image: init.sh mounted no rootfs share while node started. */
-  private restored = false;
+  /**
+   * Restored from vmrun's image: init.sh mounted no rootfs share while node started, and the
+   * first container's vmrun-exec sets the clock and reseeds first (these are its flags).
+   */
+  private restored?: string[];
   /** Docker's embedded DNS, once the host asks for it. */
   private readonly dns = new EmbeddedDns(() => this.channel);
 
@@ -98,7 +101,7 @@ class Agent {
         }
         // The filter is read before the namespaces: its file is the guest's.
         const early = name === '' && !this.restored && await rootfsMountedEarly(plan.rootfs.tag);
-        const setup = [...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
+        const setup = [...(name === '' ? this.restored ?? [] : []), ...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
@@ -114,10 +117,14 @@ class Agent {
         const bootId = name === '' ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : undefined;
         return { pid: init.pid, bootId, boot: { ...boot, received, created: now() } };
       }
+      case 'image':
+        if (this.containers.size > 0) throw new Error('a guest with containers cannot become the restore image');
+        readyForImage();
+        return undefined;
       case 'restored':
         if (this.containers.size > 0) throw new Error('a guest with containers was not just restored');
-        this.restored = true;
-        await Promise.all([becomeOwnMachine(r.clockMs, r.seed), sharesPlugged(r.shares, SHARES_WAIT_MS)]);
+        this.restored = restoredFlag(r.clockMs, process.hrtime.bigint(), r.seed);
+        await sharesPlugged(r.shares, SHARES_WAIT_MS);
         return undefined;
       case 'start':
         await this.need(name).init.start();

@@ -1,21 +1,16 @@
 // A guest restored from vmrun's image of a booted guest (src/guest/restore-image.ts) rather than
 // booted: every such guest wakes with the image's clock and the image's random state, and its
 // container's shares arrive as devices plugged in after the restore.
-import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VMRUN_EXEC } from './container.js';
 
-/** The host's wall clock and random bytes, made the guest's (guest-agent/vmrun-exec.c). */
-export function becomeOwnMachine(hostClockMs: number, seed: string): Promise<void> {
-  const receivedNs = process.hrtime.bigint(); // CLOCK_MONOTONIC, as vmrun-exec reads it
-  const hostNs = BigInt(hostClockMs) * 1_000_000n;
-  return new Promise((resolve, reject) => {
-    execFile(VMRUN_EXEC, ['--restored', String(hostNs), String(receivedNs), seed], { timeout: 10_000 }, (e, _out, err) => {
-      if (e) reject(new Error(`setting the restored guest's clock and entropy: ${String(err).trim() || e.message}`));
-      else resolve();
-    });
-  });
+/**
+ * vmrun-exec's flag that makes the host's wall clock and random bytes the guest's, before the
+ * first container's process is made (guest-agent/vmrun-exec.c): the time since `receivedNs`
+ * (CLOCK_MONOTONIC, as process.hrtime reads it) is added to the host's.
+ */
+export function restoredFlag(hostClockMs: number, receivedNs: bigint, seed: string): string[] {
+  return ['--restored', String(BigInt(hostClockMs) * 1_000_000n), String(receivedNs), seed];
 }
 
 const VIRTIOFS_DRIVER = '/sys/bus/virtio/drivers/virtiofs';
@@ -28,4 +23,15 @@ export async function sharesPlugged(count: number, timeoutMs: number): Promise<v
     if (Date.now() > deadline) throw new Error(`only ${bound()} of the ${count} shares plugged in arrived within ${timeoutMs / 1000} s`);
     await sleep(5);
   }
+}
+
+/**
+ * Less for the restore image to hold: the startup snapshot, read once as node started, and
+ * the caches go; compacted, the free memory is in whole blocks, which the balloon reports to
+ * the host (which then holds zero pages there, left out of the image).
+ */
+export function readyForImage(): void {
+  rmSync('/agent/agent.blob', { force: true });
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+  writeFileSync('/proc/sys/vm/compact_memory', '1');
 }

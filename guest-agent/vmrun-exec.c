@@ -634,10 +634,6 @@ int main(int argc, char **argv) {
   struct syscall_filter *seccomp = NULL;
   const char *seccomp_error;
   int i = 1;
-  if (argc == 5 && !strcmp(argv[1], "--restored")) {
-    restored(argv[2], argv[3], argv[4]);
-    return 0;
-  }
   if (argc == 3 && !strcmp(argv[1], "--resize")) {
     set_winsize(0, argv[2]);
     return 0;
@@ -666,7 +662,13 @@ int main(int argc, char **argv) {
     }
     if (i + 1 >= argc) fail("%s needs a value", argv[i]);
     const char *flag = argv[i], *value = argv[i + 1];
-    if (!strcmp(flag, "--mount")) {
+    if (!strcmp(flag, "--restored")) {
+      /* first of all: the container's process must not start with the image's clock or entropy */
+      if (i + 3 >= argc) fail("--restored needs HOST_NS MONO_NS SEED");
+      restored(argv[i + 1], argv[i + 2], argv[i + 3]);
+      memset(argv[i + 3], '0', strlen(argv[i + 3])); /* this process's holder stays: not the seed in its cmdline */
+      i += 2;
+    } else if (!strcmp(flag, "--mount")) {
       if (i + 4 >= argc) fail("--mount needs TYPE SOURCE TARGET OPTIONS");
       mount_one(argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4]);
       i += 3;

@@ -24,8 +24,10 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   remove: 15_000,
   // Waits up to CPUS_WAIT_MS for plugged vCPUs to appear, then onlines each (tens of ms under TCG).
   cpus: 30_000,
-  // Sets the clock and reseeds (one process), and waits up to 20 s for the plugged-in shares.
+  // Waits up to 20 s for the plugged-in shares.
   restored: 30_000,
+  // Drops caches and compacts the memory of a guest just booted.
+  image: 30_000,
   shutdown: 30_000,
   // The agent's, to the host: the host's relay gives up after 10 s (src/monitor/dns-relay.ts).
   dns: 12_000,

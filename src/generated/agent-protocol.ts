@@ -31,7 +31,8 @@ export type Request1 =
   | DnsRequest
   | FreezeRequest
   | RemoveRequest
-  | RestoredRequest;
+  | RestoredRequest
+  | ImageRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
   | 'SCMP_ACT_KILL_PROCESS'
@@ -387,6 +388,12 @@ export interface RestoredRequest {
    */
   seed: string;
   shares: number;
+}
+/**
+ * The guest is about to be saved as the restore image (src/guest/restore-image.ts): the agent drops the guest's caches and the agent's startup snapshot (read once, at node's start), and compacts memory, so that the balloon reports whole free blocks and the image holds less.
+ */
+export interface ImageRequest {
+  op: 'image';
 }
 export interface Response {
   type: 'response';

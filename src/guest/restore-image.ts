@@ -52,6 +52,7 @@ export function imageSize(): GuestSize {
 
 /** The domain of the image's guest, or of a VM restored from it, with these host paths. */
 export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs' | 'shares'>, spec = defaultSpec()): string {
+  // The image's guest boots on one vCPU, the others plugged in before it is saved.
   return domainXml(spec, { ...o, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG] });
 }
 
@@ -83,7 +84,7 @@ export function whyNotRestored(image: RestoreImage | undefined, assets: GuestAss
   if (!image) return 'there is no restore image: `vmrun setup` makes one';
   if (image.accel !== accel) return `the restore image is for ${image.accel}`;
   if (size.memoryMiB !== image.memoryMiB) return `the guest's ${size.memoryMiB} MiB are not the restore image's ${image.memoryMiB} MiB`;
-  if (size.vcpus > image.vcpus) return `the guest's ${size.vcpus} vCPUs are more than the restore image's ${image.vcpus}`;
+  if (size.vcpus !== image.vcpus) return `the guest's ${size.vcpus} vCPUs are not the restore image's ${image.vcpus}`;
   if (userNetwork) return 'its user-mode network card is there from boot';
   if (imageKey(assets, accel, image, capsCache) !== image.key) return 'the restore image is of another kernel, agent, QEMU or libvirt: `vmrun setup` makes it again';
   return undefined;
@@ -115,7 +116,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
     const driver = await EmbeddedDriver.open(layout.libvirtRoot, warden);
     try {
       await driver.createDomain(xml);
-      await helloOnce(layout.agentSocket, Date.now() + BOOT_TIMEOUT_MS);
+      await readyGuest(driver, layout.agentSocket, size.vcpus, Date.now() + BOOT_TIMEOUT_MS);
       await sleep(SETTLE_MS);
       progress.step('saving the booted guest');
       await driver.saveDomain(saved);
@@ -137,8 +138,12 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
   }
 }
 
-/** Waits for the image's agent to say hello, then hangs up: it waits for the next host, the restored VM's monitor. */
-async function helloOnce(path: string, deadline: number): Promise<void> {
+/**
+ * Waits for the image's agent to say hello, has every vCPU plugged in and online (a restored VM
+ * then plugs none), has it drop what it no longer needs, and hangs up: the agent then waits for
+ * the next host, the restored VM's monitor.
+ */
+async function readyGuest(driver: EmbeddedDriver, path: string, vcpus: number, deadline: number): Promise<void> {
   let socket: Socket | undefined;
   while (!socket) {
     try {
@@ -159,6 +164,12 @@ async function helloOnce(path: string, deadline: number): Promise<void> {
     });
     timeout.catch(() => undefined);
     await Promise.race([channel.hello('vmrun-setup'), timeout]);
+    if (vcpus > 1) {
+      await driver.setVcpus(vcpus);
+      const { online } = (await channel.request({ op: 'cpus', count: vcpus })) as { online?: unknown };
+      if (online !== vcpus) throw new Error(`the restore image's guest has ${String(online)} of its ${vcpus} vCPUs online`);
+    }
+    await channel.request({ op: 'image' });
   } finally {
     stop.abort();
     channel.close();

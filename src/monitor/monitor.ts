@@ -71,6 +71,9 @@ const runtimeNamespaces = async (cacheDir: string): Promise<RuntimeNamespaces> =
   net: `/proc/${process.pid}/fd/${RUNTIME_NETNS_FD}`, mnt: `/proc/${process.pid}/fd/5`, nsexec: await hostHelper(cacheDir, 'vmrun-nsexec'),
 });
 
+/** The PCI slots of a restored VM's shares: below passt's card (src/vm/domain-xml.ts), above what libvirt gives out first. */
+const SHARE_SLOTS = [0x1e, 0x1d];
+
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
 
@@ -198,7 +201,7 @@ export class Monitor {
         kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
       };
       await writeFile(xmlFile, restore
-        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } }, bundle.spec)
+        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus }, vcpusOnline: restore.vcpus }, bundle.spec)
         : domainXml(bundle.spec, { ...domain, size, shares: [BINDS_TAG] }));
 
       // A restored VM's shares are plugged in after the restore, each served by a virtiofsd of vmrun's.
@@ -232,7 +235,7 @@ export class Monitor {
       if (qemu) monitor.watch('QEMU', qemu);
       for (const fs of libvirtVirtiofsd) monitor.watch('virtiofsd', fs);
       const plugged = (async () => {
-        for (const { tag, socket } of shares) await monitor.driver.plugShare(tag, socket);
+        for (const [i, { tag, socket }] of shares.entries()) await monitor.driver.plugShare(tag, socket, SHARE_SLOTS[i]!);
       })();
       plugged.catch(() => undefined); // awaited with the hello
       monitor.adopt(await step('sentry', starting));
@@ -251,7 +254,8 @@ export class Monitor {
       if (restore) await step('agent', channel.request({ op: 'restored', clockMs: Date.now(), seed: freshSeed(), shares: shares.length }));
       const tHello = Date.now();
       // Beside the process's create, off its path; done before the container is created.
-      const plugging = monitor.plugCpus(channel, size.vcpus);
+      // A restored guest has them all online already.
+      const plugging = restore ? Promise.resolve() : monitor.plugCpus(channel, size.vcpus);
       const result = await monitor.createProcess(channel, plan, step);
       // Its mount points made, a read-only root becomes read-only on the host too.
       if (bundle.spec.root?.readonly) await step('process', sealShare(await hostHelper(o.cacheDir, 'vmrun-seal'), monitor.record.virtiofsd ?? [], sharePath(layout, ROOTFS_TAG)));

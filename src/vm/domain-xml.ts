@@ -53,6 +53,11 @@ export interface DomainOptions {
    * monitor plugs the shares in after the restore).
    */
   restorable?: boolean;
+  /**
+   * How many vCPUs are online from the start: one by default (the monitor plugs the others in
+   * after the boot); all of them in a VM restored from the image, which was saved so.
+   */
+  vcpusOnline?: number;
 }
 
 /** The uuid of every domain restored from vmrun's image: libvirt restores only into the uuid saved. */
@@ -67,13 +72,14 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
   // Nothing of the container's: a restored guest keeps the command line of the image's boot.
   const cmdline = [...KERNEL_ARGS, ...(o.size.vcpus > 1 ? [PLUGGED_CPUS_ARG] : []), ...(o.kernelArgs ?? [])].join(' ');
   const shares = o.restorable ? [] : [ROOTFS_TAG, ...(o.shares ?? [])];
+  const online = Math.min(o.vcpusOnline ?? 1, o.size.vcpus);
   return `<domain type='${o.accel === 'kvm' ? 'kvm' : 'qemu'}'>
   <name>${DOMAIN_NAME}</name>${o.restorable ? `\n  <uuid>${RESTORABLE_UUID}</uuid>` : ''}
   <metadata>
 ${metadata(spec, o)}
   </metadata>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
-  <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${o.size.vcpus > 1 ? " current='1'" : ''}>${o.size.vcpus}</vcpu>
+  <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${text(o.kernel, 'kernel')}</kernel>

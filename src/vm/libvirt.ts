@@ -187,12 +187,13 @@ export class EmbeddedDriver {
   /**
    * Plugs in the virtiofs share `tag`, whose virtiofsd listens on `socket`, through QEMU's own
    * monitor: libvirt 9.0 cannot hot-plug virtiofs in a root without cgroups
-   * (docs/performance.md).
+   * (docs/performance.md). In PCI slot `slot`, one of the last: libvirt, which does not know
+   * of the device, gives the cards it plugs in later the lowest free slots.
    */
-  async plugShare(tag: string, socket: string): Promise<void> {
+  async plugShare(tag: string, socket: string, slot: number): Promise<void> {
     const id = `vmrunfs-${tag}`;
     await this.qmp('chardev-add', { id, backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: socket } }, server: false } } });
-    await this.qmp('device_add', { driver: 'vhost-user-fs-pci', id, chardev: id, tag, 'queue-size': 1024 });
+    await this.qmp('device_add', { driver: 'vhost-user-fs-pci', id, chardev: id, tag, 'queue-size': 1024, bus: 'pci.0', addr: `0x${slot.toString(16)}` });
   }
 
   /** One QMP command, through libvirt; rejects with QEMU's error. */
