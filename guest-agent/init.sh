@@ -32,8 +32,9 @@ fi
 # The container's root is always the share "rootfs": mount it while node starts (the agent waits
 # for the mark), as mounting waits on virtiofsd, and node has the CPU.
 # The guest vmrun's restore image is made of has no shares: they are plugged in after each restore.
+mkdir -p /container
 grep -qw vmrun.image /proc/cmdline ||
-  (mkdir -p /container && mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &
+  (mount -t virtiofs rootfs /container && touch /run/vmrun/rootfs-mounted) &
 # One line on the console (`vmrun debug ID console`): the guest got this far.
 echo "vmrun-init: starting the agent"
 # Node refuses a snapshot made on another CPU (another accelerator): then it runs without one.

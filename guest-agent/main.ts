@@ -8,7 +8,8 @@ import { AGENT_PORT, AgentChannel } from '../src/agent/channel.js';
 import type { ExitEvent, Request } from '../src/generated/agent-protocol.js';
 import { ContainerProcess } from './container.js';
 import { findPort, hostConnected, openPort } from './fd-socket.js';
-import { mountArgs, rootfsMountedEarly } from './mounts.js';
+import { CONTAINER_ROOT, mountArgs, rootfsMountedEarly } from './mounts.js';
+import { ROOTFS_TAG } from '../src/vm/domain-xml.js';
 import { cgroupFlags, namespaceFlags } from './process-flags.js';
 import { containerProcesses, signalAll } from './processes.js';
 import { FIRST, memberScope, type ContainerScope } from './scope.js';
@@ -100,8 +101,12 @@ class Agent {
           writableCgroups(); // vmrun-exec makes the member's cgroup there
         }
         // The filter is read before the namespaces: its file is the guest's.
-        const early = name === '' && !this.restored && await rootfsMountedEarly(plan.rootfs.tag);
-        const setup = [...(name === '' ? this.restored ?? [] : []), ...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
+        // A restored guest's root share is mounted as init.sh mounts it on a boot: in the guest's
+        // own mount namespace, before any of the container's (virtiofs cannot be mounted in a user namespace).
+        const restoredRoot = name === '' && this.restored !== undefined && plan.rootfs.tag === ROOTFS_TAG && plan.rootfs.path === undefined;
+        const early = name === '' && (restoredRoot || (!this.restored && await rootfsMountedEarly(plan.rootfs.tag)));
+        const first = name === '' ? [...(this.restored ?? []), ...(restoredRoot ? ['--mount', 'virtiofs', ROOTFS_TAG, CONTAINER_ROOT, ''] : [])] : [];
+        const setup = [...first, ...cgroup, ...seccompFlags, ...shared, ...namespaces.flags, ...mountArgs(plan, early, scope.root)];
         // A new UTS namespace starts with these: written first.
         if (plan.hostname !== undefined) writeFileSync('/proc/sys/kernel/hostname', plan.hostname);
         if (plan.domainname !== undefined) writeFileSync('/proc/sys/kernel/domainname', plan.domainname);
