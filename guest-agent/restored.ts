@@ -15,15 +15,24 @@ export function restoredFlag(hostClockMs: number, receivedNs: bigint, seed: stri
 
 const VIRTIOFS_DRIVER = '/sys/bus/virtio/drivers/virtiofs';
 
-/** Waits, at most `timeoutMs`, until the virtiofs driver has `count` devices: their tags are then mountable. */
+/**
+ * Waits, at most `timeoutMs`, until the virtiofs driver has `count` devices: their tags are
+ * then mountable. Two cards plugged in a moment apart can come as one ACPI event that finds
+ * only the first: the PCI bus is scanned again while any is missing.
+ */
 export async function sharesPlugged(count: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const bound = () => readdirSync(VIRTIOFS_DRIVER).filter((d) => d.startsWith('virtio')).length;
-  while (bound() < count) {
+  for (let rescanAt = Date.now() + RESCAN_AFTER_MS; bound() < count; await sleep(5)) {
     if (Date.now() > deadline) throw new Error(`only ${bound()} of the ${count} shares plugged in arrived within ${timeoutMs / 1000} s`);
-    await sleep(5);
+    if (Date.now() < rescanAt) continue;
+    writeFileSync('/sys/bus/pci/rescan', '1');
+    rescanAt = Date.now() + RESCAN_AFTER_MS;
   }
 }
+
+/** How long the shares may take before the PCI bus is scanned again (they come within ~0.1 s). */
+const RESCAN_AFTER_MS = 500;
 
 /**
  * Less for the restore image to hold: the startup snapshot, read once as node started, and
