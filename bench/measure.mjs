@@ -37,7 +37,7 @@ function kindOf(pid) {
 
 /**
  * PSS in KiB of a process, by mapping: QEMU's guest RAM (its memfd), its TCG translation cache
- * (the one large anonymous executable mapping; there is none under KVM), and the rest.
+ * (its anonymous executable mappings, one region per vCPU thread; none under KVM), and the rest.
  */
 function pssOf(pid) {
   const parts = { guestRam: 0, tcgCache: 0, rest: 0 };
@@ -48,7 +48,7 @@ function pssOf(pid) {
       const [start, end] = line.split(' ')[0].split('-').map((h) => parseInt(h, 16));
       const size = end - start;
       if (header[2].startsWith('/memfd:')) kind = 'guestRam';
-      else if (header[1].includes('x') && header[2] === '' && size >= 64 * 1024 * KiB) kind = 'tcgCache';
+      else if (header[1].includes('x') && header[2] === '' && size >= 1024 * KiB) kind = 'tcgCache';
       else kind = 'rest';
       continue;
     }
@@ -91,9 +91,9 @@ export function guestUsed(vmrun, root, id) {
 /** The QMP commands in a libvirt debug log, by name, in the order first sent. */
 export function qmpCommands(log) {
   const counts = {};
-  for (const m of readFileSync(log, 'utf8').matchAll(/Send command '\{"execute":"([\w-]+)"/g)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+  for (const m of readFileSync(log, 'utf8').matchAll(/QEMU_MONITOR_SEND_MSG: .*? msg=\{"execute":"([\w-]+)"/g)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
   return counts;
 }
 
 /** The environment that makes the libvirt in virsh log every QMP command to `file`. */
-export const qmpLogging = (file) => ({ LIBVIRT_LOG_FILTERS: '1:qemu.qemu_monitor_json', LIBVIRT_LOG_OUTPUTS: `1:file:${file}` });
+export const qmpLogging = (file) => ({ LIBVIRT_LOG_FILTERS: '1:qemu.qemu_monitor', LIBVIRT_LOG_OUTPUTS: `1:file:${file}` });

@@ -51,9 +51,9 @@ export function imageSize(): GuestSize {
 }
 
 /** The domain of the image's guest, or of a VM restored from it, with these host paths. */
-export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs' | 'shares'>, spec = defaultSpec()): string {
-  // The image's guest boots on one vCPU, the others plugged in before it is saved.
-  return domainXml(spec, { ...o, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG] });
+export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs' | 'shares' | 'vcpusOnline'>, spec = defaultSpec()): string {
+  // Booted once, on every vCPU: a restored VM plugs none in.
+  return domainXml(spec, { ...o, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG], vcpusOnline: o.size.vcpus });
 }
 
 /**
@@ -116,7 +116,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
     const driver = await EmbeddedDriver.open(layout.libvirtRoot, warden);
     try {
       await driver.createDomain(xml);
-      await readyGuest(driver, layout.agentSocket, size.vcpus, Date.now() + BOOT_TIMEOUT_MS);
+      await readyGuest(layout.agentSocket, Date.now() + BOOT_TIMEOUT_MS);
       await sleep(SETTLE_MS);
       progress.step('saving the booted guest');
       await driver.saveDomain(saved);
@@ -139,11 +139,10 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
 }
 
 /**
- * Waits for the image's agent to say hello, has every vCPU plugged in and online (a restored VM
- * then plugs none), has it drop what it no longer needs, and hangs up: the agent then waits for
- * the next host, the restored VM's monitor.
+ * Waits for the image's agent to say hello, has it drop what it no longer needs, and hangs up:
+ * the agent then waits for the next host, the restored VM's monitor.
  */
-async function readyGuest(driver: EmbeddedDriver, path: string, vcpus: number, deadline: number): Promise<void> {
+async function readyGuest(path: string, deadline: number): Promise<void> {
   let socket: Socket | undefined;
   while (!socket) {
     try {
@@ -164,11 +163,6 @@ async function readyGuest(driver: EmbeddedDriver, path: string, vcpus: number, d
     });
     timeout.catch(() => undefined);
     await Promise.race([channel.hello('vmrun-setup'), timeout]);
-    if (vcpus > 1) {
-      await driver.setVcpus(vcpus);
-      const { online } = (await channel.request({ op: 'cpus', count: vcpus })) as { online?: unknown };
-      if (online !== vcpus) throw new Error(`the restore image's guest has ${String(online)} of its ${vcpus} vCPUs online`);
-    }
     await channel.request({ op: 'image' });
   } finally {
     stop.abort();

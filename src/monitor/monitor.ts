@@ -201,7 +201,7 @@ export class Monitor {
         kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
       };
       await writeFile(xmlFile, restore
-        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus }, vcpusOnline: restore.vcpus }, bundle.spec)
+        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } }, bundle.spec)
         : domainXml(bundle.spec, { ...domain, size, shares: [BINDS_TAG] }));
 
       // A restored VM's shares are plugged in after the restore, each served by a virtiofsd of vmrun's.

@@ -55,7 +55,7 @@ export interface DomainOptions {
   restorable?: boolean;
   /**
    * How many vCPUs are online from the start: one by default (the monitor plugs the others in
-   * after the boot); all of them in a VM restored from the image, which was saved so.
+   * after the boot); all of them in the restore image's guest, and in a VM restored from it.
    */
   vcpusOnline?: number;
 }
@@ -79,7 +79,7 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
 ${metadata(spec, o)}
   </metadata>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
-  <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>${pluggedVcpus(o.size.vcpus, online)}
+  <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${text(o.kernel, 'kernel')}</kernel>
@@ -113,16 +113,6 @@ ${shares.map((tag) => filesystem(o, tag)).join('')}    <serial type='file'>
   <seclabel type='none' model='dac'/>
 ${qemuArgs(o.nic)}</domain>
 `;
-}
-
-/**
- * vCPUs online from the start beyond the first are those plugged in before the image was saved:
- * libvirt restores only the order in which they came.
- */
-function pluggedVcpus(vcpus: number, online: number): string {
-  if (online <= 1 || vcpus <= 1) return '';
-  const each = Array.from({ length: vcpus }, (_, i) => `    <vcpu id='${i}' enabled='yes' hotpluggable='${i === 0 ? 'no' : 'yes'}' order='${i + 1}'/>\n`);
-  return `\n  <vcpus>\n${each.join('')}  </vcpus>`;
 }
 
 /**
