@@ -1,7 +1,8 @@
 // A guest restored from vmrun's image of a booted guest (src/guest/restore-image.ts) rather than
 // booted: every such guest wakes with the image's clock and the image's random state, and its
 // container's shares arrive as devices plugged in after the restore.
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -42,5 +43,21 @@ const RESCAN_AFTER_MS = 500;
 export function readyForImage(): void {
   rmSync('/agent/agent.blob', { force: true });
   writeFileSync('/proc/sys/vm/drop_caches', '3');
+  zeroFreeMemory();
   writeFileSync('/proc/sys/vm/compact_memory', '1');
+}
+
+/** What zeroFreeMemory leaves free, so that the guest never runs short while it fills the rest. */
+const ZERO_MARGIN_MIB = 64;
+
+/**
+ * Free pages keep what was last in them, and the image would hold them: filled with zeros (a
+ * tmpfs written full) and freed again, they hold zeros, which the image leaves out.
+ */
+function zeroFreeMemory(): void {
+  const freeKiB = Number(/^MemFree:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  const mib = Math.floor(freeKiB / 1024) - ZERO_MARGIN_MIB;
+  if (mib <= 0) return;
+  const dir = '/run/vmrun/zero';
+  execFileSync('/bin/busybox', ['sh', '-c', `mkdir -p ${dir} && mount -t tmpfs -o size=${mib}m tmpfs ${dir} && { dd if=/dev/zero of=${dir}/zero bs=1M count=${mib} 2>/dev/null; umount ${dir}; }`], { timeout: 60_000 });
 }
