@@ -59,5 +59,5 @@ function zeroFreeMemory(): void {
   const mib = Math.floor(freeKiB / 1024) - ZERO_MARGIN_MIB;
   if (mib <= 0) return;
   const dir = '/run/vmrun/zero';
-  execFileSync('/bin/busybox', ['sh', '-c', `mkdir -p ${dir} && mount -t tmpfs -o size=${mib}m tmpfs ${dir} && { dd if=/dev/zero of=${dir}/zero bs=1M count=${mib} 2>/dev/null; umount ${dir}; }`], { timeout: 60_000 });
+  execFileSync('/bin/busybox', ['sh', '-c', `mkdir -p ${dir} && mount -t tmpfs -o size=${mib}m tmpfs ${dir} && { dd if=/dev/zero of=${dir}/zero bs=1M count=${mib} 2>/dev/null; umount ${dir}; }`], { timeout: 170_000 });
 }

@@ -26,8 +26,8 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   cpus: 30_000,
   // Waits up to 20 s for the plugged-in shares.
   restored: 30_000,
-  // Drops caches and compacts the memory of a guest just booted.
-  image: 30_000,
+  // Drops caches, writes the guest's free memory full of zeros (a few GB/s, slower under TCG) and compacts it.
+  image: 180_000,
   shutdown: 30_000,
   // The agent's, to the host: the host's relay gives up after 10 s (src/monitor/dns-relay.ts).
   dns: 12_000,
