@@ -129,6 +129,8 @@ class Agent {
       case 'restored':
         if (this.containers.size > 0) throw new Error('a guest with containers was not just restored');
         this.restored = restoredFlag(r.clockMs, process.hrtime.bigint(), r.seed);
+        // The console's first line of this VM: its boot's went to the image's console.
+        log('restored from the restore image');
         await sharesPlugged(r.shares, SHARES_WAIT_MS);
         return undefined;
       case 'start':

@@ -2,6 +2,7 @@
 // monitor (which holds the root), and the guest's console.
 import { describe, expect, test } from 'vitest';
 import { vmHarness } from './harness.js';
+import { StateStore } from '../../src/state/store.js';
 
 const vm = vmHarness();
 
@@ -28,7 +29,9 @@ describe('vmrun debug', () => {
     expect((await vm.vmrun(['debug', 'dbg', '--', 'virsh', 'quit'])).stderr).toMatch(/holds this connection/);
     expect((await vm.vmrun(['debug', 'dbg', '--', 'virsh', 'domstate', 'vmrun'])).stdout).toBe('running');
 
-    expect((await vm.vmrun(['debug', 'dbg', 'console'])).stdout).toContain('vmrun-init: starting the agent');
+    // A booted guest's console has its boot; a restored one's begins with the restore.
+    const restored = (await new StateStore(vm.root).load('dbg')).guest?.start === 'restored';
+    expect((await vm.vmrun(['debug', 'dbg', 'console'])).stdout).toContain(restored ? 'vmrun-agent: restored from the restore image' : 'vmrun-init: starting the agent');
     expect((await vm.vmrun(['debug', 'dbg', 'nonsense'])).stderr).toMatch(/use `virsh CMD…` or `console`/);
     expect((await vm.vmrun(['delete', '--force', 'dbg'])).exitCode).toBe(0);
     expect((await vm.vmrun(['debug', 'dbg', 'console'])).stderr).toMatch(/does not exist/);
