@@ -30,7 +30,8 @@ export function descendants(pid) {
 /** What a process is, for the split: by its program. */
 function kindOf(pid) {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  const program = argv[0].split('/').at(-1);
+  // vmrun's helpers carry their build's hash: vmrun-warden-619c8008eef1.
+  const program = argv[0].split('/').at(-1).replace(/-[0-9a-f]{12}$/, '');
   if (program === 'node') return argv.some((a) => a.includes('monitor/main')) ? 'monitor' : 'node';
   return program;
 }

@@ -318,7 +318,8 @@ const breakdown = (k) => [
   ] : []),
   `| &nbsp;&nbsp;&nbsp;&nbsp;domain ${k === 'cold' ? 'created' : 'restored'} to the agent ready${k === 'cold' ? '' : ' (hello, shares plugged in, clock and entropy)'} | ${seconds(ms[`${k}.hello`])} s |`,
   `| &nbsp;&nbsp;&nbsp;&nbsp;agent creates the container's process | ${seconds(ms[`${k}.containerCreate`])} s |`,
-  `| &nbsp;&nbsp;&nbsp;&nbsp;agent ready to the plugged vCPUs online | ${seconds(ms[`${k}.cpus`])} s |`,
+  // A restored guest has its vCPUs online already.
+  ...(k === 'cold' ? [`| &nbsp;&nbsp;&nbsp;&nbsp;agent ready to the plugged vCPUs online | ${seconds(ms[`${k}.cpus`])} s |`] : []),
   `| &nbsp;&nbsp;vmrun start returns | ${seconds(ms[`${k}.start`])} s |`,
   `| &nbsp;&nbsp;start to the first line | ${seconds(ms[`${k}.startToOutput`])} s |`,
 ];
