@@ -3,14 +3,13 @@
 // One image per host, for the default guest's shape under the accelerator in use; `vmrun setup`
 // makes it, and a VM no image fits boots as before.
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
 import type { Accel, AccelChoice } from '../host/accel.js';
 import { writeFileAtomically } from '../host/atomic-file.js';
+import { connectWhenListening } from '../host/unix-socket.js';
 import { hostLimits } from '../host/limits.js';
 import type { Progress } from '../host/progress.js';
 import { checkTrusted, untrustedPath } from '../host/trusted.js';
@@ -143,17 +142,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
  * the agent then waits for the next host, the restored VM's monitor.
  */
 async function readyGuest(path: string, deadline: number): Promise<void> {
-  let socket: Socket | undefined;
-  while (!socket) {
-    try {
-      const s = connect(path);
-      await once(s, 'connect');
-      socket = s;
-    } catch {
-      if (Date.now() > deadline) throw new Error("the restore image's guest made no agent socket");
-      await sleep(50);
-    }
-  }
+  const socket = await connectWhenListening(path, deadline, () => new Error("the restore image's guest made no agent socket"), 50);
   const channel = new AgentChannel(socket, { peer: "the restore image's agent" });
   channel.on('error', () => undefined);
   const stop = new AbortController();

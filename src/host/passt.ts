@@ -1,11 +1,9 @@
 // passt, the outbound user-mode network of a container without a network namespace. Debian's
 // libvirt 9.0 has no passt backend, so vmrun starts it for one client, QEMU (which connects with
 // `-netdev stream`), and it ends when QEMU goes.
-import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { VmrunError } from '../errors.js';
+import { socketAppears } from './unix-socket.js';
 
 /**
  * passt's command line, with its socket in `dir`, which it makes for `account` (QEMU's, as
@@ -24,11 +22,3 @@ export async function passtProgram(dir: string, account: { uid: number; gid: num
 /** Resolves once passt listens on `socket`; rejects if it does not within 5 s, or `ended` says it has gone. */
 export const passtListening = (socket: string, ended: () => boolean): Promise<void> => socketAppears('passt', socket, ended);
 
-/** Resolves once `what` listens on `socket`; rejects if it does not within 5 s, or `ended` says it has gone. */
-export async function socketAppears(what: string, socket: string, ended: () => boolean): Promise<void> {
-  for (let i = 0; i < 250 && !existsSync(socket); i++) {
-    if (ended()) break;
-    await sleep(20);
-  }
-  if (!existsSync(socket)) throw new VmrunError('InvalidState', `${what} did not start listening on ${socket}`);
-}

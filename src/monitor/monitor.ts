@@ -2,9 +2,7 @@
 // the libvirt root open, speaks to the agent, relays the container's stdio (its own fds 0-2),
 // forwards the signals it gets, answers verbs on its control socket, and exits with the
 // container's exit status once the output is out and the VM is gone.
-import { once } from 'node:events';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +25,8 @@ import { loadBundle } from '../oci/bundle.js';
 import { BINDS_TAG, guestPlan, withSubmounts, type HostBind } from '../oci/guest-plan.js';
 import type { GuestPlan } from '../generated/agent-protocol.js';
 import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
-import { passtListening, passtProgram, socketAppears } from '../host/passt.js';
+import { passtListening, passtProgram } from '../host/passt.js';
+import { connectWhenListening, socketAppears } from '../host/unix-socket.js';
 import { networkNamespace } from '../oci/network-mode.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
@@ -417,18 +416,8 @@ export class Monitor {
 
   private async connectAgent(): Promise<AgentChannel> {
     const deadline = Date.now() + BOOT_TIMEOUT_MS;
-    let socket: Socket | undefined;
     // QEMU makes the socket a moment after `create` returns.
-    while (!socket) {
-      try {
-        const s = connect(this.layout.agentSocket);
-        await once(s, 'connect');
-        socket = s;
-      } catch {
-        if (Date.now() > deadline) throw this.bootFailed('its agent socket never appeared');
-        await sleep(10);
-      }
-    }
+    const socket = await connectWhenListening(this.layout.agentSocket, deadline, () => this.bootFailed('its agent socket never appeared'));
     const channel = agentChannel(socket, this.agentLink());
     this.channel = channel;
     this.cleanups.push('the agent channel', () => channel.close());

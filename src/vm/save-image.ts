@@ -11,6 +11,8 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 const LIBVIRT_MAGIC = 'LibvirtQemudSave';
 /** magic, then version, data_len, was_running, compressed, cookieOffset and 14 unused: u32 each. */
 const LIBVIRT_HEADER_BYTES = 16 + 19 * 4;
+/** libvirt pads its XML to ~64 KiB; far more is no save image of vmrun's. */
+const MAX_XML_BYTES = 16 * 1024 * 1024;
 const QEMU_MAGIC = 0x5145564d; // "QEVM"
 const QEMU_VERSION = 3;
 
@@ -112,14 +114,18 @@ export function dropZeroPages(from: string, to: string): { dropped: number; kept
     if (header.subarray(0, 16).toString('latin1') !== LIBVIRT_MAGIC) throw new SaveImageError('not a libvirt save image');
     if (header.readUInt32LE(28) !== 0) throw new SaveImageError('the save image is compressed');
     w.put(header);
-    w.put(r.take(header.readUInt32LE(20))); // the domain XML and libvirt's cookie
+    const xmlBytes = header.readUInt32LE(20); // the domain XML and libvirt's cookie
+    if (xmlBytes > MAX_XML_BYTES) throw new SaveImageError(`the save image's XML is ${xmlBytes} bytes`);
+    w.put(r.take(xmlBytes));
     const qemu = r.take(8);
     if (qemu.readUInt32BE(0) !== QEMU_MAGIC || qemu.readUInt32BE(4) !== QEMU_VERSION) throw new SaveImageError('no QEMU migration stream of version 3 follows the XML');
     w.put(qemu);
     if (r.peek() === CONFIGURATION) {
       const config = r.take(5);
       w.put(config);
-      w.put(r.take(config.readUInt32BE(1))); // the machine type's name
+      const nameBytes = config.readUInt32BE(1); // the machine type's name
+      if (nameBytes > 256) throw new SaveImageError(`a machine type name of ${nameBytes} bytes`);
+      w.put(r.take(nameBytes));
     }
     const counts = { dropped: 0, kept: 0 };
     // The block a record continues, across sections (as QEMU's loader keeps it).
