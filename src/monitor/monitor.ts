@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
+import { ProtocolError } from '../agent/frames.js';
 import { Cleanups } from '../cleanups.js';
 import { VmrunError } from '../errors.js';
 import { faultPoint, type CreateStep } from '../faults.js';
@@ -30,6 +31,7 @@ import { connectWhenListening, socketAppears } from '../host/unix-socket.js';
 import { networkNamespace } from '../oci/network-mode.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
+import { consoleTail } from '../vm/console-tail.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, virtiofsdArgv, type VmProcess } from '../vm/libvirt.js';
 import { freshSeed, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
@@ -75,6 +77,8 @@ const SHARE_SLOTS = [0x1e, 0x1d];
 
 /** How long a guest may take from `virsh create` to its agent's hello (TCG is slow). */
 const BOOT_TIMEOUT_MS = 120_000;
+/** How long a broken agent channel waits to hear which part of the VM ended first. */
+const LOSS_GRACE_MS = 1000;
 
 /** Which phase may follow which: the container's lifecycle, as runc's. */
 const NEXT_PHASES: Record<Phase, Phase[]> = {
@@ -327,12 +331,24 @@ export class Monitor {
 
   /** A create failed: everything undone, the sentry told, poststop hooks run; returns the error. */
   private async failed(e: Error): Promise<Error> {
+    const why = e instanceof ProtocolError ? await this.whyChannelClosed(e) : e;
     this.failing = true;
     await this.cleanups.run();
     // Last, as when a container stops: its status goes to the sentry once the VM is gone.
     await (await this.starting?.catch(() => undefined))?.exit(255);
     await this.runHooks('poststop', 'stopped').catch((h: Error) => this.o.log.warn(h.message));
-    return e;
+    return why;
+  }
+
+  /**
+   * The agent channel broke during the create: what ended the VM, if that is known within a
+   * moment, and the last lines of its console, which say what the guest saw.
+   */
+  private async whyChannelClosed(e: ProtocolError): Promise<Error> {
+    const loss = await Promise.race([this.lost.catch((l: Error) => l), sleep(LOSS_GRACE_MS)]);
+    const tail = await consoleTail(this.layout.consoleLog);
+    const said = loss instanceof Error ? loss.message : `the container's VM failed: ${e.message}`;
+    return new VmrunError('InvalidState', tail.length ? `${said}; its console ended with: ${tail.join(' | ')}` : said);
   }
 
   /** The sentry, while it starts. */
