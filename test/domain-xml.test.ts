@@ -21,6 +21,7 @@ function options(spec: Spec, change: Partial<DomainOptions> = {}): DomainOptions
     layout: vmLayout('/run/vmrun', 'c1'),
     kernel: '/var/lib/vmrun/guest/vmlinuz',
     initrd: '/var/lib/vmrun/guest/initrd.img',
+    node: { path: '/var/lib/vmrun/guest/node.img', bytes: 96 * 1024 * 1024 },
     emulator: '/usr/bin/qemu-system-x86_64',
     virtiofsd: '/usr/lib/qemu/virtiofsd',
     ...change,
@@ -109,7 +110,7 @@ describe('domain XML', () => {
     expect(await xpath(card, 'string(/interface/mac/@address)')).toBe('02:42:ac:11:00:02');
     const user = domainXml(spec, options(spec, { nic: { kind: 'user', mac: '52:54:00:01:02:03', socket: '/run/vmrun-vm/x/passt.sock' } }));
     expect((await virtXmlValidate(user)).exitCode).toBe(0);
-    expect(await xpath(user, 'string(//*[local-name()="commandline"]/*[2]/@value)')).toBe('stream,id=vmrunnet,server=off,addr.type=unix,addr.path=/run/vmrun-vm/x/passt.sock');
+    expect(await xpath(user, 'string(//*[local-name()="commandline"]/*[6]/@value)')).toBe('stream,id=vmrunnet,server=off,addr.type=unix,addr.path=/run/vmrun-vm/x/passt.sock');
   });
 
   test('refuses a value XML cannot carry, naming its field', () => {
@@ -145,6 +146,22 @@ describe('domain XML', () => {
     const xml = domainXml(spec, options(spec));
     expect(await xpath(xml, 'string(/domain/memory)')).toBe(String(512 + GUEST_OVERHEAD_MIB));
     expect(await xpath(xml, 'string(/domain/vcpu)')).toBe('2');
+  });
+
+  test("maps node's disk read-only and private, in device memory beside one NUMA cell of every vCPU", async () => {
+    const spec = defaultSpec();
+    spec.linux!.resources = { memory: { limit: 512 * 1024 * 1024 }, cpu: { quota: 200_000, period: 100_000 } };
+    const xml = domainXml(spec, options(spec));
+    const memoryMiB = 512 + GUEST_OVERHEAD_MIB;
+    expect(await xpath(xml, 'string(/domain/maxMemory)')).toBe(String(memoryMiB * 1024 + 96 * 1024));
+    expect(await xpath(xml, 'string(/domain/maxMemory/@slots)')).toBe('1');
+    expect(await xpath(xml, 'string(/domain/cpu/numa/cell/@cpus)')).toBe('0-1');
+    expect(await xpath(xml, 'string(/domain/cpu/numa/cell/@memory)')).toBe(String(memoryMiB));
+    const args = (await xpath(xml, '//*[local-name()="arg"]/@value')).match(/value="[^"]*"/g)!.map((v) => v.slice(7, -1));
+    expect(args).toEqual([
+      '-object', 'memory-backend-file,id=vmrun-node,mem-path=/var/lib/vmrun/guest/node.img,size=100663296,share=off,readonly=on',
+      '-device', 'virtio-pmem-pci,memdev=vmrun-node,id=vmrun-node-disk,bus=pci.0,addr=0x1c',
+    ]);
   });
 
   test('boots on one vCPU of its shape; a one-vCPU guest has no current', async () => {

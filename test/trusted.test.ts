@@ -65,8 +65,13 @@ describe('the cache', () => {
     const initrd = join(dir, 'initrd.img');
     await writeFile(kernel, 'k', { mode: 0o644 });
     await writeFile(initrd, 'i', { mode: 0o644 });
-    await writeFile(join(dir, 'guest.json'), JSON.stringify({ kernel, initrd, kernelPackage: 'p', key: 'k' }), { mode: 0o644 });
-    await expect(readyAssets(dir)).resolves.toMatchObject({ kernel, initrd });
+    const node = { path: join(dir, 'node.img'), bytes: 4 };
+    await writeFile(node.path, 'node', { mode: 0o644 });
+    await writeFile(join(dir, 'guest.json'), JSON.stringify({ kernel, initrd, node, kernelPackage: 'p', key: 'k' }), { mode: 0o644 });
+    await expect(readyAssets(dir)).resolves.toMatchObject({ kernel, initrd, node });
+    await chmod(node.path, 0o664);
+    await expect(readyAssets(dir)).rejects.toThrow(`refusing the guest's node disk: ${node.path} is writable by its group (mode 664)`);
+    await chmod(node.path, 0o644);
     await chmod(initrd, 0o666);
     await expect(readyAssets(dir)).rejects.toThrow(`refusing the guest initramfs: ${initrd} is writable by its group and others (mode 666); run \`vmrun setup\` to make it again`);
     await chmod(initrd, 0o644);

@@ -12,7 +12,8 @@ import { VmrunError } from '../errors.js';
 import { untrustedPath } from '../host/trusted.js';
 import { CURRENT, type GuestAssets } from './ready.js';
 import { cachedKernel, currentKernelPackage, fetchKernel, GUEST_MODULES, type GuestKernel } from './kernel.js';
-import { buildTree, bundleAgent, packTree, VMRUN_EXEC_SOURCES } from './initramfs.js';
+import { buildTree, bundleAgent, packTree, stripNode, VMRUN_EXEC_SOURCES } from './initramfs.js';
+import { buildNodeImage } from './node-image.js';
 import { makeAgentSnapshot } from './snapshot.js';
 import { hostHelper } from '../host/helpers.js';
 
@@ -39,8 +40,11 @@ export async function planAssets(cacheDir: string, accel: AccelChoice): Promise<
   // The accelerator too: the agent's snapshot is made under it and refused under another.
   const key = await inputsKey([kernelPackage, accel.accel], agent);
   const initrd = join(cacheDir, 'guest', key, 'initrd.img');
-  const built = kernel && (await stat(initrd).then(() => true, () => false)) && !untrustedPath(initrd)
-    ? { kernel: kernel.image, initrd, kernelPackage, key }
+  const nodeImage = join(cacheDir, 'guest', key, NODE_IMAGE);
+  const sizeOf = async (f: string) => (untrustedPath(f) ? undefined : await stat(f).then((s) => s.size, () => undefined));
+  const nodeBytes = await sizeOf(nodeImage);
+  const built = kernel && (await sizeOf(initrd)) !== undefined && nodeBytes !== undefined
+    ? { kernel: kernel.image, initrd, node: { path: nodeImage, bytes: nodeBytes }, kernelPackage, key }
     : undefined;
   return { kernelPackage, agent, kernel, key, built };
 }
@@ -53,6 +57,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     const guestDir = join(cacheDir, 'guest');
     await mkdir(guestDir, { recursive: true, mode: 0o755 });
     const work = await mkdtemp(join(guestDir, '.work-'));
+    let nodeBytes = 0;
     // QEMU's account boots the new initramfs once, for the agent's snapshot, from in here.
     await chmod(work, 0o755);
     try {
@@ -60,8 +65,11 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
       await mkdir(join(work, 'out'));
       const initrd = join(work, 'out', 'initrd.img');
       await packTree(join(work, 'tree'), initrd);
+      await stripNode(join(work, 'node'));
+      const nodeImage = join(work, 'out', NODE_IMAGE);
+      nodeBytes = await buildNodeImage(join(work, 'node'), nodeImage, work);
       // The snapshot goes in a second cpio archive after the first; the kernel unpacks both.
-      const blob = await makeAgentSnapshot(kernel.image, initrd, accel, capsCache, await hostHelper(cacheDir, 'vmrun-warden'), progress);
+      const blob = await makeAgentSnapshot({ kernel: kernel.image, initrd, node: { path: nodeImage, bytes: nodeBytes } }, accel, capsCache, await hostHelper(cacheDir, 'vmrun-warden'), progress);
       if (blob) {
         await mkdir(join(work, 'snapshot', 'agent'), { recursive: true });
         await writeFile(join(work, 'snapshot', 'agent', 'agent.blob'), blob);
@@ -77,11 +85,14 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     for (const old of await readdir(guestDir)) {
       if (old !== plan.key && !old.startsWith('.work-')) await rm(join(guestDir, old), { recursive: true, force: true });
     }
-    assets = { kernel: kernel.image, initrd: join(guestDir, plan.key, 'initrd.img'), kernelPackage: plan.kernelPackage, key: plan.key };
+    assets = { kernel: kernel.image, initrd: join(guestDir, plan.key, 'initrd.img'), node: { path: join(guestDir, plan.key, NODE_IMAGE), bytes: nodeBytes }, kernelPackage: plan.kernelPackage, key: plan.key };
   }
   await writeFileAtomically(join(cacheDir, CURRENT), JSON.stringify(assets, null, 2) + '\n');
   return assets;
 }
+
+/** node's disk, beside the initramfs. */
+const NODE_IMAGE = 'node.img';
 
 /** A digest of everything the initramfs is made of. */
 async function inputsKey(names: string[], agent: string): Promise<string> {

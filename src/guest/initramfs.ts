@@ -1,6 +1,6 @@
-// The guest's initramfs: busybox, the kernel modules, Node.js and the agent, vmrun-exec, and
-// init.sh as /init. Node runs from the initramfs because reading its 90 MB through virtiofs
-// under TCG is slower than unpacking it at boot (docs/architecture.md, "Guest").
+// The guest's initramfs: busybox, the kernel modules, node's libraries and the agent, vmrun-exec,
+// and init.sh as /init. Node itself is on a virtio-pmem disk of its own (src/guest/node-image.ts),
+// which the host's page cache holds once for every VM (docs/architecture.md, "Guest").
 import { chmod, copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
@@ -33,7 +33,7 @@ export async function buildTree(tree: string, kernel: GuestKernel, agent: string
   await writeFile(join(tree, 'lib/modules/network'), list(NETWORK_MODULES));
   await writeFile(join(tree, 'lib/modules/background'), list(BACKGROUND_MODULES));
 
-  await copyNode(tree);
+  await copyNodeLibraries(tree);
   await writeFile(join(tree, 'agent', 'main.cjs'), agent);
   const sources = VMRUN_EXEC_SOURCES.filter((f) => f.endsWith('.c')).map((f) => join(GUEST_AGENT_SOURCES, f));
   // libseccomp (libseccomp-dev's libseccomp.a) for the container's system call filter.
@@ -47,11 +47,14 @@ export async function packTree(tree: string, out: string): Promise<void> {
   await execa('sh', ['-c', 'find . -print0 | cpio --null --quiet -o -H newc -R 0:0 > "$0"', out], { cwd: tree });
 }
 
-/** The node binary running vmrun and the libraries it loads. */
-async function copyNode(tree: string): Promise<void> {
-  const node = join(tree, 'usr/bin/node');
-  // Without its debug sections node is 86 MB instead of 99: less to unpack at every boot.
-  await execa('objcopy', ['--strip-all', process.execPath, node]);
+/** The node binary running vmrun, for its own image (src/guest/node-image.ts). */
+export async function stripNode(out: string): Promise<void> {
+  // Without its debug sections node is 86 MB instead of 99.
+  await execa('objcopy', ['--strip-all', process.execPath, out]);
+}
+
+/** The libraries node loads; node itself is on its own disk, mounted on usr/bin. */
+async function copyNodeLibraries(tree: string): Promise<void> {
   const ldd = (await execa('ldd', [process.execPath])).stdout;
   for (const lib of ldd.match(/\/\S+/g) ?? []) {
     await mkdir(join(tree, dirname(lib)), { recursive: true });

@@ -11,6 +11,8 @@ import { VmrunError } from '../errors.js';
 export const BOOT_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
   'virtio_console', 'fuse', 'virtiofs',
+  // The virtio-pmem disk node runs from (src/guest/node-image.ts).
+  'libnvdimm', 'nd_btt', 'nd_pmem', 'nd_virtio', 'virtio_pmem',
 ];
 /** The modules the agent loads, in this order, for a container with network interfaces. */
 export const NETWORK_MODULES = ['failover', 'net_failover', 'virtio_net'];

@@ -4,10 +4,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { checkTrusted } from '../host/trusted.js';
+import type { NodeDisk } from '../vm/domain-xml.js';
 
 export interface GuestAssets {
   kernel: string;
   initrd: string;
+  /** node's disk (src/guest/node-image.ts), which every VM maps read-only. */
+  node: NodeDisk;
   /** What they were built from, for `setup --check` and logs. */
   kernelPackage: string;
   key: string;
@@ -22,6 +25,7 @@ export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
   try {
     assets = JSON.parse(await readFile(join(cacheDir, CURRENT), 'utf8')) as GuestAssets;
     await Promise.all([stat(assets.kernel), stat(assets.initrd)]);
+    if ((await stat(assets.node.path)).size !== assets.node.bytes) throw new Error('changed');
   } catch {
     throw new VmrunError('InvalidState', `the guest kernel and initramfs are missing from ${cacheDir}: run \`vmrun setup\``);
   }
@@ -29,5 +33,6 @@ export async function readyAssets(cacheDir: string): Promise<GuestAssets> {
   checkTrusted(join(cacheDir, CURRENT), 'the guest assets record');
   checkTrusted(assets.kernel, 'the guest kernel');
   checkTrusted(assets.initrd, 'the guest initramfs');
+  checkTrusted(assets.node.path, "the guest's node disk");
   return assets;
 }

@@ -7,7 +7,7 @@ import type { AccelChoice } from '../host/accel.js';
 import { hostLimits } from '../host/limits.js';
 import type { Progress } from '../host/progress.js';
 import { defaultSpec } from '../oci/default-spec.js';
-import { domainXml, ROOTFS_TAG } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, type DomainOptions } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
 import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
@@ -15,7 +15,7 @@ import { guestSize } from '../vm/sizing.js';
 const BUILD_TIMEOUT_MS = 300_000;
 
 /** The blob, or undefined when the guest made none (containers then start without it). */
-export async function makeAgentSnapshot(kernel: string, initrd: string, accel: AccelChoice, capsCache: string, warden: string, progress: Progress): Promise<Buffer | undefined> {
+export async function makeAgentSnapshot(guest: Pick<DomainOptions, 'kernel' | 'initrd' | 'node'>, accel: AccelChoice, capsCache: string, warden: string, progress: Progress): Promise<Buffer | undefined> {
   progress.step(`booting a guest once to make the agent's startup snapshot (${accel.accel})`);
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
   const dir = await mkdtemp(join(VM_DIR_BASE, 'snapshot-'));
@@ -31,7 +31,7 @@ export async function makeAgentSnapshot(kernel: string, initrd: string, accel: A
     const xml = join(dir, 'domain.xml');
     await writeFile(xml, domainXml(spec, {
       id: 'vmrun-snapshot', bundle: out, rootfs: out, accel: accel.accel, size: guestSize(spec, hostLimits()), layout,
-      kernel, initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD, kernelArgs: ['vmrun.build-snapshot'],
+      ...guest, emulator: EMULATOR, virtiofsd: VIRTIOFSD, kernelArgs: ['vmrun.build-snapshot'],
     }));
     const driver = await EmbeddedDriver.open(layout.libvirtRoot, warden);
     try {

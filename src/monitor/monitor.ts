@@ -201,7 +201,7 @@ export class Monitor {
       const xmlFile = join(layout.dir, 'domain.xml');
       const domain = {
         id: o.id, bundle: bundle.dir, rootfs: bundle.rootfs, accel: o.accel.accel, layout, nic, cpuset: ownCpus(),
-        kernel: assets.kernel, initrd: assets.initrd, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
+        kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
       };
       await writeFile(xmlFile, restore
         ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } }, bundle.spec)

@@ -34,6 +34,8 @@ export interface DomainOptions {
   layout: VmLayout;
   kernel: string;
   initrd: string;
+  /** node's disk (src/guest/node-image.ts), mapped read-only through a virtio-pmem device. */
+  node: NodeDisk;
   emulator: string;
   virtiofsd: string;
   /** virtiofs tags shared besides the rootfs, each from its folder in the layout's shares. */
@@ -78,6 +80,7 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
   <metadata>
 ${metadata(spec, o)}
   </metadata>
+  <maxMemory slots='1' unit='KiB'>${o.size.memoryMiB * 1024 + Math.ceil(o.node.bytes / 1024)}</maxMemory>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
   <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
@@ -89,7 +92,12 @@ ${metadata(spec, o)}
   <features>
     <acpi/>
   </features>
-${o.accel === 'kvm' ? "  <cpu mode='host-passthrough'/>\n" : ''}  <clock offset='utc'/>
+  <cpu${o.accel === 'kvm' ? " mode='host-passthrough'" : ''}>
+    <numa>
+      <cell id='0' cpus='0-${o.size.vcpus - 1}' memory='${o.size.memoryMiB}' unit='MiB'/>
+    </numa>
+  </cpu>
+  <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
@@ -111,7 +119,7 @@ ${shares.map((tag) => filesystem(o, tag)).join('')}    <serial type='file'>
     <memballoon model='virtio' freePageReporting='on'/>
   </devices>
   <seclabel type='none' model='dac'/>
-${qemuArgs(o.nic)}</domain>
+${qemuArgs(o.node, o.nic)}</domain>
 `;
 }
 
@@ -130,14 +138,38 @@ export function tapInterfaceXml(tap: string, mac: string): string {
   return `<interface type='ethernet'>\n  <target dev='${attr(tap, 'tap')}'/>\n  <mac address='${attr(mac, 'mac')}'/>\n  <model type='virtio'/>\n</interface>\n`;
 }
 
-/** passt's NIC, which libvirt 9.0 cannot describe: QEMU's own arguments (src/host/passt.ts). */
-function qemuArgs(nic: Nic | undefined): string {
-  if (nic?.kind !== 'user') return '';
+/** A value in a QEMU option list, where a comma is written twice. */
+const optionValue = (value: string) => value.replace(/,/g, ',,');
+
+/** node's disk: the image, and its size in bytes (whole 2 MiB pages). */
+export interface NodeDisk {
+  path: string;
+  bytes: number;
+}
+
+/** The guest's RAM block: libvirt's memory backend of the domain's one NUMA cell. */
+export const GUEST_RAM_BLOCK = 'ram-node0';
+/** The QEMU memory backend of node's disk: the RAM block the restore image leaves out. */
+export const NODE_DISK_BLOCK = 'vmrun-node';
+
+/**
+ * What libvirt 9.0 cannot describe, as QEMU's own arguments: node's virtio-pmem disk (libvirt:
+ * "not handled yet"), and passt's NIC (src/host/passt.ts). Both in the last slots: libvirt
+ * places its own devices from the first free one.
+ */
+function qemuArgs(node: NodeDisk, nic: Nic | undefined): string {
   const args = [
-    '-netdev', `stream,id=vmrunnet,server=off,addr.type=unix,addr.path=${nic.socket}`,
-    // The last slot: libvirt places its own devices from the first free one.
-    '-device', `virtio-net-pci,netdev=vmrunnet,mac=${nic.mac},bus=pci.0,addr=0x1f`,
+    // A private, read-only mapping of the file: the guest reads the host's page cache, shared
+    // by every VM, and can write nothing back to it.
+    '-object', `memory-backend-file,id=${NODE_DISK_BLOCK},mem-path=${optionValue(node.path)},size=${node.bytes},share=off,readonly=on`,
+    '-device', `virtio-pmem-pci,memdev=${NODE_DISK_BLOCK},id=vmrun-node-disk,bus=pci.0,addr=0x1c`,
   ];
+  if (nic?.kind === 'user') {
+    args.push(
+      '-netdev', `stream,id=vmrunnet,server=off,addr.type=unix,addr.path=${optionValue(nic.socket)}`,
+      '-device', `virtio-net-pci,netdev=vmrunnet,mac=${nic.mac},bus=pci.0,addr=0x1f`,
+    );
+  }
   return `  <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n${args.map((a) => `    <qemu:arg value='${attr(a, 'QEMU argument')}'/>\n`).join('')}  </qemu:commandline>\n`;
 }
 

@@ -32,8 +32,15 @@ const FLAG_EOS = 0x10;
 const FLAG_CONTINUE = 0x20;
 const KNOWN_PAGE_FLAGS = FLAG_ZERO | FLAG_PAGE | FLAG_CONTINUE;
 
-/** The guest RAM block (libvirt's memory backend id): its zero pages are dropped, no other block's. */
-export const GUEST_RAM_BLOCK = 'pc.ram';
+/**
+ * What the rewrite leaves out: the zero pages of the guest's RAM blocks (libvirt's memory
+ * backends: `pc.ram`, or `ram-node0` with a NUMA cell), and every page of the blocks a restore
+ * maps from their file anyway (node's disk: its read-only mapping could not even be written).
+ */
+export interface Dropped {
+  zeroPagesOf: string[];
+  wholly: string[];
+}
 
 export class SaveImageError extends Error {}
 
@@ -100,11 +107,11 @@ const u64 = (n: bigint) => {
 };
 
 /**
- * Copies libvirt's save image `from` to `to` without the zero pages of the guest's RAM; returns
+ * Copies libvirt's save image `from` to `to` without the pages `drop` names; returns
  * how many pages it dropped and kept. Everything after the RAM's last section (the devices'
  * state) is copied as it is; a stream it does not understand is an error, never a guess.
  */
-export function dropZeroPages(from: string, to: string): { dropped: number; kept: number } {
+export function dropPages(from: string, to: string, drop: Dropped): { dropped: number; kept: number } {
   const input = openSync(from, 'r');
   const output = openSync(to, 'wx', 0o600);
   try {
@@ -144,7 +151,7 @@ export function dropZeroPages(from: string, to: string): { dropped: number; kept
         w.put(idstr);
       }
       if (id !== ramSection) throw new SaveImageError(`section ${id} is not the RAM's`);
-      copyRamRecords(r, w, counts, state);
+      copyRamRecords(r, w, counts, state, drop);
       const footer = r.take(5);
       if (footer[0] !== SECTION_FOOTER || footer.readUInt32BE(1) !== id) throw new SaveImageError(`section ${id} has no footer`);
       w.put(footer);
@@ -166,7 +173,7 @@ export function dropZeroPages(from: string, to: string): { dropped: number; kept
  * one may have named its block by "continue": it names it again when it is not the last
  * written record's, and the first of each section always does.
  */
-function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: number }, state: { block?: Buffer }): void {
+function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: number }, state: { block?: Buffer }, drop: Dropped): void {
   let lastWritten: Buffer | undefined;
   for (;;) {
     const word = r.take(8).readBigUInt64BE();
@@ -190,7 +197,8 @@ function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: n
     const block = state.block;
     if (!block) throw new SaveImageError('a RAM record continues no block');
     const payload = r.take(flags & FLAG_ZERO ? 1 : PAGE_BYTES);
-    if (flags & FLAG_ZERO && payload[0] === 0 && block.subarray(1).toString('latin1') === GUEST_RAM_BLOCK) {
+    const name = block.subarray(1).toString('latin1');
+    if (drop.wholly.includes(name) || (flags & FLAG_ZERO && payload[0] === 0 && drop.zeroPagesOf.includes(name))) {
       counts.dropped++;
       continue;
     }
