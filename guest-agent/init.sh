@@ -15,8 +15,12 @@ export PATH=/bin:/usr/bin
 # node is on a virtio-pmem disk of its own, read with DAX straight from the host's page cache
 # (src/guest/node-image.ts); libnvdimm makes /dev/pmem0 a moment after its modules load.
 i=0
-while [ ! -b /dev/pmem0 ] && [ $i -lt 200 ]; do /bin/busybox usleep 10000; i=$((i + 1)); done
-/bin/busybox mount -t ext4 -o ro,dax=always,noatime /dev/pmem0 /usr/bin || echo "vmrun-init: node's disk did not mount" >&2
+while [ ! -b /dev/pmem0 ] && [ $i -lt 1000 ]; do /bin/busybox usleep 10000; i=$((i + 1)); done
+if ! /bin/busybox mount -t ext4 -o ro,dax=always,noatime /dev/pmem0 /usr/bin; then
+  # The last line of the console, which the host's error quotes (src/vm/console-tail.ts).
+  echo "vmrun-init: node's disk /dev/pmem0 did not mount" >&2
+  /bin/busybox poweroff -f
+fi
 /bin/busybox mkdir -p /run/vmrun
 # The container's stdio FIFOs, made here by a shell rather than by node forking mkfifo (0.1 s
 # under TCG); the agent makes them for other processes (guest-agent/fifos.ts).

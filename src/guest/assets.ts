@@ -65,9 +65,10 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
       await mkdir(join(work, 'out'));
       const initrd = join(work, 'out', 'initrd.img');
       await packTree(join(work, 'tree'), initrd);
-      await stripNode(join(work, 'node'));
+      await mkdir(join(work, 'node'));
+      await stripNode(join(work, 'node', 'node'));
       const nodeImage = join(work, 'out', NODE_IMAGE);
-      nodeBytes = await buildNodeImage(join(work, 'node'), nodeImage, work);
+      nodeBytes = await buildNodeImage(join(work, 'node'), nodeImage, plan.key);
       // The snapshot goes in a second cpio archive after the first; the kernel unpacks both.
       const blob = await makeAgentSnapshot({ kernel: kernel.image, initrd, node: { path: nodeImage, bytes: nodeBytes } }, accel, capsCache, await hostHelper(cacheDir, 'vmrun-warden'), progress);
       if (blob) {
@@ -96,8 +97,9 @@ const NODE_IMAGE = 'node.img';
 
 /** A digest of everything the initramfs is made of. */
 async function inputsKey(names: string[], agent: string): Promise<string> {
-  // busybox's and libseccomp's versions: both are copied or linked into the image.
-  const versions = await execa('dpkg-query', ['-W', '-f', '${Version}\n', 'busybox-static', 'libseccomp-dev'], { reject: false });
+  // busybox's and libseccomp's versions: both are copied or linked into the image; e2fsprogs
+  // makes node's disk.
+  const versions = await execa('dpkg-query', ['-W', '-f', '${Version}\n', 'busybox-static', 'libseccomp-dev', 'e2fsprogs'], { reject: false });
   const node = await stat(process.execPath);
   const hash = createHash('sha256')
     .update([...names, ...GUEST_MODULES, versions.stdout, process.version, node.size, node.mtimeMs].join('\n'))

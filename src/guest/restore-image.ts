@@ -14,10 +14,10 @@ import { hostLimits } from '../host/limits.js';
 import type { Progress } from '../host/progress.js';
 import { checkTrusted, untrustedPath } from '../host/trusted.js';
 import { defaultSpec } from '../oci/default-spec.js';
-import { domainXml, GUEST_RAM_BLOCK, NODE_DISK_BLOCK, type DomainOptions } from '../vm/domain-xml.js';
+import { domainXml, GUEST_RAM_BLOCK, type DomainOptions } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
 import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD } from '../vm/libvirt.js';
-import { dropPages } from '../vm/save-image.js';
+import { dropZeroPages } from '../vm/save-image.js';
 import { guestSize, type GuestSize } from '../vm/sizing.js';
 import type { GuestAssets } from './ready.js';
 
@@ -126,8 +126,8 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
     const file = join(imagesDir, key, 'image.save');
     await rm(join(imagesDir, key), { recursive: true, force: true });
     await mkdir(join(imagesDir, key), { mode: 0o700 });
-    const { dropped, kept } = dropPages(saved, file, { zeroPagesOf: [GUEST_RAM_BLOCK], wholly: [NODE_DISK_BLOCK] });
-    progress.step(`restore image ready: ${file} (${Math.round((kept * 4) / 1024)} MiB of guest memory, ${Math.round((dropped * 4) / 1024)} MiB of zero pages and node's disk left out)`);
+    const { dropped, kept } = dropZeroPages(saved, file, [GUEST_RAM_BLOCK]);
+    progress.step(`restore image ready: ${file} (${Math.round((kept * 4) / 1024)} MiB of guest memory, ${Math.round((dropped * 4) / 1024)} MiB of zero pages left out)`);
     const image: RestoreImage = { file, key, accel: accel.accel, memoryMiB: size.memoryMiB, vcpus: size.vcpus };
     await writeFileAtomically(join(cacheDir, CURRENT), JSON.stringify(image, null, 2) + '\n');
     for (const old of await readdir(imagesDir)) if (old !== key) await rm(join(imagesDir, old), { recursive: true, force: true });

@@ -149,8 +149,8 @@ export interface NodeDisk {
 
 /** The guest's RAM block: libvirt's memory backend of the domain's one NUMA cell. */
 export const GUEST_RAM_BLOCK = 'ram-node0';
-/** The QEMU memory backend of node's disk: the RAM block the restore image leaves out. */
-export const NODE_DISK_BLOCK = 'vmrun-node';
+/** The QEMU memory backend of node's disk; QEMU does not migrate it, so no save image holds it. */
+const NODE_DISK_BLOCK = 'vmrun-node';
 
 /**
  * What libvirt 9.0 cannot describe, as QEMU's own arguments: node's virtio-pmem disk (libvirt:

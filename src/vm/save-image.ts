@@ -32,16 +32,6 @@ const FLAG_EOS = 0x10;
 const FLAG_CONTINUE = 0x20;
 const KNOWN_PAGE_FLAGS = FLAG_ZERO | FLAG_PAGE | FLAG_CONTINUE;
 
-/**
- * What the rewrite leaves out: the zero pages of the guest's RAM blocks (libvirt's memory
- * backends: `pc.ram`, or `ram-node0` with a NUMA cell), and every page of the blocks a restore
- * maps from their file anyway (node's disk: its read-only mapping could not even be written).
- */
-export interface Dropped {
-  zeroPagesOf: string[];
-  wholly: string[];
-}
-
 export class SaveImageError extends Error {}
 
 /** Buffered reads of a file, by exact sizes. */
@@ -107,11 +97,14 @@ const u64 = (n: bigint) => {
 };
 
 /**
- * Copies libvirt's save image `from` to `to` without the pages `drop` names; returns
- * how many pages it dropped and kept. Everything after the RAM's last section (the devices'
- * state) is copied as it is; a stream it does not understand is an error, never a guess.
+ * Copies libvirt's save image `from` to `to` without the zero pages of the RAM blocks `blocks`
+ * names (libvirt's memory backends: `pc.ram`, or `ram-node0` with a NUMA cell); returns how many
+ * pages it dropped and kept. Everything after the RAM's last section (the devices' state) is
+ * copied as it is; a stream it does not understand, or one without those blocks, is an error,
+ * never a guess. (QEMU does not migrate a virtio-pmem device's memory: node's disk is mapped
+ * from its file again, and no image holds it.)
  */
-export function dropPages(from: string, to: string, drop: Dropped): { dropped: number; kept: number } {
+export function dropZeroPages(from: string, to: string, blocks: string[]): { dropped: number; kept: number } {
   const input = openSync(from, 'r');
   const output = openSync(to, 'wx', 0o600);
   try {
@@ -135,8 +128,9 @@ export function dropPages(from: string, to: string, drop: Dropped): { dropped: n
       w.put(r.take(nameBytes));
     }
     const counts = { dropped: 0, kept: 0 };
-    // The block a record continues, across sections (as QEMU's loader keeps it).
-    const state: { block?: Buffer } = {};
+    // The block a record continues, across sections (as QEMU's loader keeps it), and every
+    // block the stream declares.
+    const state: { block?: Buffer; declared: string[] } = { declared: [] };
     let ramSection: number | undefined;
     // Sections of the one iterable device, the RAM, come first; then the devices' full sections.
     while ([SECTION_START, SECTION_PART, SECTION_END].includes(r.peek())) {
@@ -151,12 +145,14 @@ export function dropPages(from: string, to: string, drop: Dropped): { dropped: n
         w.put(idstr);
       }
       if (id !== ramSection) throw new SaveImageError(`section ${id} is not the RAM's`);
-      copyRamRecords(r, w, counts, state, drop);
+      copyRamRecords(r, w, counts, state, blocks);
       const footer = r.take(5);
       if (footer[0] !== SECTION_FOOTER || footer.readUInt32BE(1) !== id) throw new SaveImageError(`section ${id} has no footer`);
       w.put(footer);
     }
     if (ramSection === undefined) throw new SaveImageError('the stream has no RAM section');
+    const missing = blocks.filter((b) => !state.declared.includes(b));
+    if (missing.length > 0) throw new SaveImageError(`the stream has no RAM block ${missing.map((b) => `'${b}'`).join(', ')}`);
     w.put(r.rest());
     w.flush();
     const chunk = Buffer.alloc(1 << 20);
@@ -173,7 +169,7 @@ export function dropPages(from: string, to: string, drop: Dropped): { dropped: n
  * one may have named its block by "continue": it names it again when it is not the last
  * written record's, and the first of each section always does.
  */
-function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: number }, state: { block?: Buffer }, drop: Dropped): void {
+function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: number }, state: { block?: Buffer; declared: string[] }, blocks: string[]): void {
   let lastWritten: Buffer | undefined;
   for (;;) {
     const word = r.take(8).readBigUInt64BE();
@@ -186,6 +182,7 @@ function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: n
       for (let total = 0n; total < address;) {
         const name = r.take(1 + r.peek());
         const length = r.take(8);
+        state.declared.push(name.subarray(1).toString('latin1'));
         w.put(name);
         w.put(length);
         total += length.readBigUInt64BE();
@@ -198,7 +195,7 @@ function copyRamRecords(r: Reader, w: Writer, counts: { dropped: number; kept: n
     if (!block) throw new SaveImageError('a RAM record continues no block');
     const payload = r.take(flags & FLAG_ZERO ? 1 : PAGE_BYTES);
     const name = block.subarray(1).toString('latin1');
-    if (drop.wholly.includes(name) || (flags & FLAG_ZERO && payload[0] === 0 && drop.zeroPagesOf.includes(name))) {
+    if (flags & FLAG_ZERO && payload[0] === 0 && blocks.includes(name)) {
       counts.dropped++;
       continue;
     }

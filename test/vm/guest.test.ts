@@ -1,5 +1,6 @@
 // What the container sees of its VM.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { editConfig } from '../helpers/bundle.js';
 import { VMRUN } from '../helpers/cli.js';
+import { readyAssets } from '../../src/guest/ready.js';
+import { cacheDir } from '../../src/paths.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -21,6 +24,24 @@ describe('the guest', () => {
     expect(cmdline).toMatch(/(^| )vmrun\.guest( |$)/);
     expect(hostname).toBe('vmrun'); // config.json's hostname
     expect(bootId).not.toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  });
+
+  test("keeps node's disk the host's: what the guest writes to it reaches neither the file nor the guest's reads", async () => {
+    const { node } = await readyAssets(cacheDir());
+    const block = (data: Buffer) => createHash('md5').update(data.subarray(100 * 4096, 104 * 4096)).digest('hex');
+    const before = await readFile(node.path);
+    // A container given the guest's /dev/pmem0 overwrites four of its blocks, bypassing any cache.
+    const bundle = await vm.bundle('sh', '-c', 'dd if=/dev/urandom of=/dev/pmem0 bs=4096 count=4 seek=100 oflag=direct 2>/dev/null; echo $?; dd if=/dev/pmem0 bs=4096 count=4 skip=100 iflag=direct 2>/dev/null | md5sum');
+    await editConfig(bundle, (c) => {
+      c.linux!.devices = [{ path: '/dev/pmem0', type: 'b', major: 259, minor: 0, fileMode: 0o600, uid: 0, gid: 0 }];
+      c.linux!.resources = { ...c.linux!.resources, devices: [{ allow: true, access: 'rwm' }] };
+    });
+    const r = await vm.vmrun(['run', '--bundle', bundle, 'g-pmem']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [written, readBack] = r.stdout.split('\n');
+    expect(written).toBe('0');
+    expect(readBack).toBe(`${block(before)}  -`);
+    expect(createHash('sha256').update(await readFile(node.path)).digest('hex')).toBe(createHash('sha256').update(before).digest('hex'));
   });
 
   test("gives the container's processes at least the memory limit, the agent's share on top", async () => {
