@@ -78,6 +78,12 @@ describe('domain XML', () => {
     expect((await virtXmlValidate(xml)).exitCode).toBe(0);
   });
 
+  test("bounds QEMU's translation cache under TCG, which KVM has none of", () => {
+    const spec = defaultSpec();
+    expect(domainXml(spec, options(spec, { accel: 'tcg' }))).toMatch(/<tcg>\s*<tb-cache unit='MiB'>64<\/tb-cache>\s*<\/tcg>/);
+    expect(domainXml(spec, options(spec, { accel: 'kvm' }))).not.toMatch(/<tcg>|tb-cache/);
+  });
+
   test('carries hostile strings intact and stays valid', async () => {
     const spec = hostileSpec();
     const bundle = `/srv/b&<'">\n\t/${'x'}`;

@@ -90,7 +90,7 @@ ${metadata(spec, o)}
     <cmdline>${text(cmdline, 'kernel command line')}</cmdline>
   </os>
   <features>
-    <acpi/>
+    <acpi/>${o.accel === 'kvm' ? '' : `\n    <tcg>\n      <tb-cache unit='MiB'>${TCG_CACHE_MIB}</tb-cache>\n    </tcg>`}
   </features>
   <cpu${o.accel === 'kvm' ? " mode='host-passthrough'" : ''}>
     <numa>
@@ -146,6 +146,14 @@ export interface NodeDisk {
   path: string;
   bytes: number;
 }
+
+/**
+ * QEMU's translation cache under TCG (none under KVM). QEMU's default, 1 GiB touched as code is
+ * translated, left a busy guest's host memory no bound but the host cgroup's; a container's VM
+ * fills 46-58 MiB idle or after a little work, so 64 MiB costs those nothing (32 MiB held it to
+ * 31 MiB, flushing as it fills; docs/performance.md).
+ */
+const TCG_CACHE_MIB = 64;
 
 /** The guest's RAM block: libvirt's memory backend of the domain's one NUMA cell. */
 export const GUEST_RAM_BLOCK = 'ram-node0';

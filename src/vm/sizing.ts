@@ -40,7 +40,8 @@ export const GUEST_OVERHEAD_MIB = 192;
 export const MIN_GUEST_MEMORY_MIB = 352;
 /**
  * What the host processes of one VM use beside the guest's memory, for the host cgroup's limit:
- * measured under TCG, QEMU about 115 MiB (its translation cache among it), the monitor 55,
+ * measured under TCG, QEMU about 115 MiB (its translation cache among it, at most 64 MiB:
+ * src/vm/domain-xml.ts), the monitor 55,
  * virsh 30 and virtiofsd 10.
  */
 export const VMM_OVERHEAD_MIB = 256;
