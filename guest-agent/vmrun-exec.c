@@ -534,8 +534,11 @@ static void join_cgroup(const char *dir, const char **sets, size_t n, const char
   const char *top = "/sys/fs/cgroup";
   if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0 && mount("cgroup2", top, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     fail("mount cgroup2 on %s: %s", top, strerror(errno));
-  /* Controllers only for limits: a device filter needs none, and enabling them costs time. */
-  if (n > 0) write_file("/sys/fs/cgroup/cgroup.subtree_control", "+cpu +memory +pids");
+  /* Controllers only for limits: a device filter needs none, and enabling them costs time;
+     cpuset only for a cpuset (a guest with more vCPUs than the container's set). */
+  int cpuset = 0;
+  for (size_t i = 0; i < n; i++) cpuset |= !strncmp(sets[i], "cpuset.", 7);
+  if (n > 0) write_file("/sys/fs/cgroup/cgroup.subtree_control", cpuset ? "+cpu +memory +pids +cpuset" : "+cpu +memory +pids");
   if (mkdir(dir, 0755) < 0 && errno != EEXIST) fail("mkdir %s: %s", dir, strerror(errno));
   char path[PATH_MAX];
   for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 // vmrun's restore image: a guest booted once, up to its agent's hello, and saved by libvirt, so
 // that a container's VM is restored from it instead of booting (docs/architecture.md, "Restore").
 // One image per host, for the default guest's shape under the accelerator in use; `vmrun setup`
-// makes it, and a VM no image fits boots as before.
+// makes it. It serves every guest no bigger than it, and a VM it does not fit boots as before.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -82,8 +82,12 @@ export async function readyImage(cacheDir: string): Promise<RestoreImage | undef
 export function whyNotRestored(image: RestoreImage | undefined, assets: GuestAssets, accel: Accel, size: GuestSize, capsCache: string, userNetwork: boolean): string | undefined {
   if (!image) return 'there is no restore image: `vmrun setup` makes one';
   if (image.accel !== accel) return `the restore image is for ${image.accel}`;
-  if (size.memoryMiB !== image.memoryMiB) return `the guest's ${size.memoryMiB} MiB are not the restore image's ${image.memoryMiB} MiB`;
-  if (size.vcpus !== image.vcpus) return `the guest's ${size.vcpus} vCPUs are not the restore image's ${image.vcpus}`;
+  // A guest without limits is the image's shape; limits make it smaller, and the container's
+  // cgroup in the guest holds it to them. What differs without limits is another shape.
+  const open = size.unlimited;
+  if (open.memoryMiB !== image.memoryMiB) return `a guest without a memory limit has ${open.memoryMiB} MiB here (VMRUN_DEFAULT_MEMORY), not the restore image's ${image.memoryMiB} MiB`;
+  if (open.vcpus !== image.vcpus) return `vmrun may run on ${open.vcpus} CPUs here, not the restore image's ${image.vcpus}`;
+  if (size.memoryMiB > image.memoryMiB) return `the guest's ${size.memoryMiB} MiB are more than the restore image's ${image.memoryMiB} MiB`;
   if (userNetwork) return 'its user-mode network card is there from boot';
   if (imageKey(assets, accel, image, capsCache) !== image.key) return 'the restore image is of another kernel, agent, QEMU or libvirt: `vmrun setup` makes it again';
   return undefined;

@@ -29,13 +29,14 @@ import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
 import { connectWhenListening, socketAppears } from '../host/unix-socket.js';
 import { networkNamespace } from '../oci/network-mode.js';
+import { cpusInGuest, formatCpuset, parseCpuset } from '../oci/resource-update.js';
 import type { StateStore } from '../state/store.js';
 import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
 import { consoleTail } from '../vm/console-tail.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, virtiofsdArgv, type VmProcess } from '../vm/libvirt.js';
 import { freshSeed, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
-import { guestSize } from '../vm/sizing.js';
+import { guestSize, sizingResources } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
 import { agentChannel, type AgentLink } from './agent-link.js';
@@ -175,7 +176,12 @@ export class Monitor {
     const notRestored = o.coldBoot ? 'VMRUN_BOOT=cold' : whyNotRestored(image, assets, o.accel.accel, size, caps, nic?.kind === 'user');
     const restore = notRestored === undefined ? image : undefined;
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
-    monitor.shape = { memoryMiB: size.memoryMiB, vcpus: size.vcpus, hostCgroup: (record.cgroups ?? []).length > 0 };
+    // A restored guest is the image's; its cgroup holds the container to smaller limits.
+    const shape = restore ? { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } : { memoryMiB: size.memoryMiB, vcpus: size.vcpus };
+    monitor.shape = { ...shape, hostCgroup: (record.cgroups ?? []).length > 0 };
+    const cpus = sizingResources(bundle.spec).cpu?.cpus;
+    const inGuest = cpus ? cpusInGuest(parseCpuset(cpus) ?? [], shape.vcpus) : [];
+    if (inGuest.length > 0 && inGuest.length < shape.vcpus) plan.cgroup = { ...plan.cgroup, 'cpuset.cpus': formatCpuset(inGuest) };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
     // Only a namespace of the container's own has a resolver of its own (Docker's) to reach.
     const embeddedDns = nic?.kind === 'tap' ? () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs) : async () => false;
@@ -227,7 +233,7 @@ export class Monitor {
       const t0 = Date.now();
       const created = restore ? monitor.driver.restoreDomain(restore.file, xmlFile) : monitor.driver.createDomain(xmlFile);
       // Logged while virsh starts QEMU: the first log line loads the logger.
-      const vm = { accel: o.accel.accel, reason: o.accel.reason, memoryMiB: restore?.memoryMiB ?? size.memoryMiB, vcpus: size.vcpus };
+      const vm = { accel: o.accel.accel, reason: o.accel.reason, ...shape };
       if (restore) o.log.info({ ...vm, image: restore.file }, 'restoring the VM from the restore image');
       else o.log.info({ ...vm, notRestored }, 'booting the VM');
       for (const reason of size.reasons) o.log.debug(reason);
@@ -245,7 +251,7 @@ export class Monitor {
       await monitor.update({
         monitor: hostProcess(process.pid), sentry: hostProcess(monitor.pid), accel: o.accel.accel,
         qemu: qemu?.host, virtiofsd: virtiofsd.flatMap((p) => (p.host ? [p.host] : [])),
-        guest: { memoryMiB: vm.memoryMiB, vcpus: size.vcpus, start: restore ? 'restored' : 'booted' },
+        guest: { ...shape, start: restore ? 'restored' : 'booted' },
       });
       if (!seeded) await keepCapabilities(layout.libvirtRoot, caps);
 

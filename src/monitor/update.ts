@@ -4,7 +4,7 @@
 // vCPUs are those it booted with: a limit may exceed them, and the container then gets what
 // the guest has.
 import type { HostCgroupChange } from '../host/cgroups.js';
-import { formatCpuset, parseCpuset, type ResourceUpdate } from '../oci/resource-update.js';
+import { cpusInGuest, formatCpuset, parseCpuset, type ResourceUpdate } from '../oci/resource-update.js';
 import { cpuWeight } from '../oci/linux-ids.js';
 import type { Spec } from '../generated/config.js';
 import { GUEST_OVERHEAD_MIB, guestSize, hostPidsLimit, VMM_OVERHEAD_MIB, type HostLimits } from '../vm/sizing.js';
@@ -88,9 +88,7 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
   if (cpus) {
     const ids = parseCpuset(cpus)!;
     host.cpus = cpus;
-    // The guest's vCPUs float over the VM's host CPUs: the container gets as many of them as
-    // the list names, the same numbers where the guest has them.
-    const inGuest = ids.every((n) => n < shape.vcpus) ? ids : Array.from({ length: Math.min(ids.length, shape.vcpus) }, (_, i) => i);
+    const inGuest = cpusInGuest(ids, shape.vcpus);
     guest['cpuset.cpus'] = formatCpuset(inGuest);
     if (inGuest !== ids) notes.push(`cpu.cpus: the guest has ${shape.vcpus} vCPU${shape.vcpus === 1 ? '' : 's'}: cpuset.cpus is ${guest['cpuset.cpus']} in the guest, and ${shape.hostCgroup ? `${cpus} on the host cgroup` : 'the VM keeps its host CPUs (no host cgroup)'}`);
   }

@@ -150,6 +150,14 @@ export function parseCpuset(list: string): number[] | undefined {
   return [...ids].sort((a, b) => a - b);
 }
 
+/**
+ * A cpuset of host CPUs as the guest's: its vCPUs float over the VM's host CPUs, so the container
+ * gets as many of them as the list names, the same numbers where the guest has them.
+ */
+export function cpusInGuest(ids: number[], vcpus: number): number[] {
+  return ids.every((n) => n < vcpus) ? ids : Array.from({ length: Math.min(ids.length, vcpus) }, (_, i) => i);
+}
+
 /** Numbers as a cpuset list: [0,1,2,5] is "0-2,5". */
 export function formatCpuset(ids: number[]): string {
   const sorted = [...new Set(ids)].sort((a, b) => a - b);

@@ -94,6 +94,12 @@ export interface GuestSize {
   /** The whole guest: container memory plus the guest's own overhead. */
   memoryMiB: number;
   vcpus: number;
+  /**
+   * The guest of the same container without its limits: the restore image's shape. A smaller
+   * guest is restored from the image too, the container held to its limits by its cgroup in the
+   * guest (src/guest/restore-image.ts).
+   */
+  unlimited: { memoryMiB: number; vcpus: number };
   /** Why a value is not simply what config.json says. */
   reasons: string[];
 }
@@ -134,6 +140,7 @@ export function guestSize(spec: Spec, host: HostLimits): GuestSize {
     containerMemoryMiB,
     memoryMiB,
     vcpus: vcpus(resources.cpu, host, reasons),
+    unlimited: { memoryMiB: containerMemory(undefined, host, []) + GUEST_OVERHEAD_MIB, vcpus: vcpus(undefined, host, []) },
     reasons,
   };
 }

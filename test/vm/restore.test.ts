@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { editConfig } from '../helpers/bundle.js';
 import { StateStore } from '../../src/state/store.js';
+import { ownCpus } from '../../src/host/limits.js';
+import { imageSize } from '../../src/guest/restore-image.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -71,6 +73,25 @@ describe('a VM restored from the image', () => {
   });
 });
 
+describe('a VM restored for a container with limits', () => {
+  test('is the image, and its cgroup in the guest holds the container to memory, quota and cpuset', async () => {
+    // 300 MiB: more than the limit, far less than the image's guest has.
+    const script = 'nproc; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; dd if=/dev/zero of=/dev/null bs=300M count=1 2>/dev/null; echo "dd: $?"';
+    const bundle = await vm.bundle('sh', '-c', script);
+    const first = ownCpus()!.split(/[,-]/)[0]!;
+    await editConfig(bundle, (c) => {
+      c.linux = { ...c.linux, resources: { memory: { limit: 256 * MiB }, cpu: { quota: 50_000, period: 100_000, cpus: first } } };
+    });
+    const log = join(await mkdtemp(join(tmpdir(), 'vmrun-restore-')), 'log');
+    const r = await vm.vmrun(['--log', log, 'run', '--bundle', bundle, 'rl1']);
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: ['1', String(256 * MiB), '50000 100000', 'dd: 137'].join('\n') });
+    // The image's guest, whatever the limits: the default memory and a vCPU per CPU vmrun may use.
+    const restored = (await readFile(log, 'utf8')).split('\n').find((l) => l.includes('restoring the VM from the restore image'));
+    expect(restored).toContain(`memoryMiB=${imageSize().memoryMiB}`);
+    expect(restored).toContain(`vcpus=${imageSize().vcpus}`);
+  });
+});
+
 describe('a VM booted', () => {
   test('with VMRUN_BOOT=cold, saying so', async () => {
     process.env.VMRUN_BOOT = 'cold';
@@ -84,13 +105,13 @@ describe('a VM booted', () => {
     expect((await vm.vmrun(['delete', '--force', 'rc1'])).exitCode).toBe(0);
   });
 
-  test('when the image does not fit the guest: a memory limit sizes it otherwise', async () => {
+  test('when the image does not fit the guest: a memory limit above its size, saying so', async () => {
     const bundle = await vm.bundle('sleep', '600');
     await editConfig(bundle, (c) => {
-      c.linux = { ...c.linux, resources: { memory: { limit: 256 * MiB } } };
+      c.linux = { ...c.linux, resources: { memory: { limit: imageSize().memoryMiB * MiB } } };
     });
     const log = await createWithLog('rc2', bundle);
-    expect(await readFile(log, 'utf8')).toMatch(/are not the restore image's \d+ MiB/);
+    expect(await readFile(log, 'utf8')).toMatch(/booting the VM.*are more than the restore image's \d+ MiB/);
     expect((await new StateStore(vm.root).load('rc2')).guest?.start).toBe('booted');
     expect((await vm.vmrun(['delete', '--force', 'rc2'])).exitCode).toBe(0);
   });
