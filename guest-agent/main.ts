@@ -23,10 +23,12 @@ import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
 import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
-import { readyForImage, restoredFlag, sharesPlugged } from './restored.js';
+import { memoryOnline, readyForImage, restoredFlag, sharesPlugged } from './restored.js';
 
 /** How long the shares plugged in after a restore may take to arrive. */
 const SHARES_WAIT_MS = 20_000;
+/** How long memory plugged in after a restore may take to come online. */
+const MEMORY_WAIT_MS = 10_000;
 
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
@@ -132,6 +134,7 @@ class Agent {
         // The console's first line of this VM: its boot's went to the image's console.
         log('restored from the restore image');
         await sharesPlugged(r.shares, SHARES_WAIT_MS);
+        if (r.memoryMiB !== undefined) await memoryOnline(r.memoryMiB, MEMORY_WAIT_MS);
         return undefined;
       case 'start':
         await this.need(name).init.start();

@@ -32,6 +32,22 @@ export async function sharesPlugged(count: number, timeoutMs: number): Promise<v
   }
 }
 
+const MEMORY = '/sys/devices/system/memory';
+
+/**
+ * Waits, at most `timeoutMs`, until the guest's online memory blocks hold `mib`: memory the host
+ * plugged in after the restore, which the kernel adds and onlines as its ACPI event arrives
+ * (`memhp_default_state=online`; 1 GiB came online within 0.3 s under TCG).
+ */
+export async function memoryOnline(mib: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const blockMiB = parseInt(readFileSync(`${MEMORY}/block_size_bytes`, 'utf8'), 16) / (1024 * 1024);
+  const online = () => readdirSync(MEMORY).filter((d) => /^memory\d+$/.test(d) && readFileSync(`${MEMORY}/${d}/state`, 'utf8').trim() === 'online').length * blockMiB;
+  for (; online() < mib; await sleep(10)) {
+    if (Date.now() > deadline) throw new Error(`only ${online()} of the guest's ${mib} MiB of memory came online within ${timeoutMs / 1000} s`);
+  }
+}
+
 /** How long the shares may take before the PCI bus is scanned again (they come within ~0.1 s). */
 const RESCAN_AFTER_MS = 500;
 

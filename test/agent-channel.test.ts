@@ -236,18 +236,18 @@ describe('handshake', () => {
     const host = new AgentChannel(hostPort);
     const agent = new AgentChannel(agentPort, { window: 65536, trustedPeer: true });
     const [h, a] = await Promise.all([host.hello('vmrun 0.1.0'), agent.hello('vmrun-agent 0.1.0')]);
-    expect(h).toEqual({ version: 7, peerWindow: 65536, peerMaxMessage: MAX_TRUSTED_MESSAGE, peerSoftware: 'vmrun-agent 0.1.0' });
-    expect(a).toEqual({ version: 7, peerWindow: DEFAULT_WINDOW, peerMaxMessage: MAX_UNTRUSTED_MESSAGE, peerSoftware: 'vmrun 0.1.0' });
+    expect(h).toEqual({ version: 8, peerWindow: 65536, peerMaxMessage: MAX_TRUSTED_MESSAGE, peerSoftware: 'vmrun-agent 0.1.0' });
+    expect(a).toEqual({ version: 8, peerWindow: DEFAULT_WINDOW, peerMaxMessage: MAX_UNTRUSTED_MESSAGE, peerSoftware: 'vmrun 0.1.0' });
   });
 
   test("completes when the peer's hello arrives before ours is sent", async () => {
     const [port, peerPort] = memoryPair();
     const channel = new AgentChannel(port);
     const peer = rawPeer(peerPort);
-    peer.send({ type: 'hello', versions: [7, 1, 6], window: 100000 });
+    peer.send({ type: 'hello', versions: [8, 1, 6], window: 100000 });
     await once(port, 'data'); // the channel's own listener, added first, has taken the hello
     // Without maxMessage (as in version 2), one frame's payload.
-    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 7, peerWindow: 100000, peerMaxMessage: MAX_PAYLOAD });
+    await expect(channel.hello('vmrun')).resolves.toMatchObject({ version: 8, peerWindow: 100000, peerMaxMessage: MAX_PAYLOAD });
     await vi.waitFor(() =>
       expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', versions: PROTOCOL_VERSIONS })]),
     );
@@ -260,8 +260,8 @@ describe('handshake', () => {
     const said = channel.hello('vmrun-agent');
     await new Promise((r) => setTimeout(r, 50));
     expect(peer.controls()).toEqual([]);
-    peer.send({ type: 'hello', versions: [7], window: 100000 });
-    await expect(said).resolves.toMatchObject({ version: 7 });
+    peer.send({ type: 'hello', versions: [8], window: 100000 });
+    await expect(said).resolves.toMatchObject({ version: 8 });
     await vi.waitFor(() => expect(peer.controls()).toEqual([expect.objectContaining({ type: 'hello', software: 'vmrun-agent' })]));
   });
 
@@ -272,7 +272,7 @@ describe('handshake', () => {
     rawPeer(peerPort).hello([1, 2]);
     const failure = channel.hello('vmrun');
     await expect(failure).rejects.toThrow(ProtocolError);
-    await expect(failure).rejects.toThrow('this side speaks 7, the peer 1, 2');
+    await expect(failure).rejects.toThrow('this side speaks 8, the peer 1, 2');
     await closed;
     expect(() => channel.send(exit)).toThrow(/closed/);
   });

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Spec } from '../src/generated/config.js';
 import type { GuestAssets } from '../src/guest/ready.js';
-import { imageKey, whyNotRestored, type RestoreImage } from '../src/guest/restore-image.js';
+import { imageKey, memoryToAdd, whyNotRestored, type RestoreImage } from '../src/guest/restore-image.js';
 import { defaultSpec } from '../src/oci/default-spec.js';
 import { DEFAULT_GUEST_MEMORY_MIB, guestSize, type HostLimits } from '../src/vm/sizing.js';
 
@@ -15,7 +15,8 @@ const assets: GuestAssets = {
 };
 const caps = '/cache/caps/qemu-caps-key';
 const open = guestSize(defaultSpec(), host);
-const image: RestoreImage = { file: '/cache/restore/image.save', key: imageKey(assets, 'tcg', open, caps), accel: 'tcg', memoryMiB: open.memoryMiB, vcpus: open.vcpus };
+const shape = { memoryMiB: open.memoryMiB, vcpus: open.vcpus, growsToMiB: host.memoryMiB };
+const image: RestoreImage = { file: '/cache/restore/image.save', key: imageKey(assets, 'tcg', shape, caps), accel: 'tcg', ...shape };
 
 function spec(resources: NonNullable<Spec['linux']>['resources'], annotations?: Record<string, string>): Spec {
   const s = defaultSpec();
@@ -40,11 +41,25 @@ describe('the restore image serves', () => {
   });
 });
 
-describe('the restore image does not serve, saying why', () => {
-  test('a guest bigger than it: a memory limit above its size', () => {
-    expect(why(spec({ memory: { limit: image.memoryMiB * MiB } }))).toBe(`the guest's ${image.memoryMiB + 192} MiB are more than the restore image's ${image.memoryMiB} MiB`);
+describe('a guest bigger than the image', () => {
+  test('is restored, and gets the rest plugged in, in whole 128 MiB blocks', () => {
+    const big = guestSize(spec({ memory: { limit: image.memoryMiB * MiB } }), host);
+    expect(big.memoryMiB).toBe(image.memoryMiB + 192);
+    expect(why(spec({ memory: { limit: image.memoryMiB * MiB } }))).toBeUndefined();
+    expect(memoryToAdd(image, big.memoryMiB)).toBe(256);
+    expect(memoryToAdd(image, image.memoryMiB + 128)).toBe(128);
+    expect(memoryToAdd(image, image.memoryMiB)).toBe(0);
+    expect(memoryToAdd(image, 352)).toBe(0);
   });
 
+  test('up to what it may grow to: the host memory setup saw', () => {
+    const small: RestoreImage = { ...image, growsToMiB: 4096 };
+    expect(whyNotRestored(small, assets, 'tcg', guestSize(spec({ memory: { limit: 8192 * MiB } }), host), caps, false))
+      .toBe(`the guest's ${8192 + 192} MiB are more than the restore image's guest can grow to (4096 MiB)`);
+  });
+});
+
+describe('the restore image does not serve, saying why', () => {
   test('a guest without limits of another shape: VMRUN_DEFAULT_MEMORY, or fewer CPUs to run on', () => {
     expect(why(defaultSpec(), { ...host, defaultGuestMemoryMiB: 1024 })).toMatch(/^a guest without a memory limit has 1024 MiB here \(VMRUN_DEFAULT_MEMORY\), not the restore image's 2048 MiB$/);
     // Even with a limit: without it, the container would have had another guest.

@@ -22,7 +22,7 @@ export const AGENT_PORT = 'vmrun.agent';
  * messages split over CONTROL_PART frames, the hello's maxMessage. 4: the agent's dns request and
  * the network request's embeddedDns. 5: the cpus request (vCPUs plugged in after the boot).
  */
-export const PROTOCOL_VERSIONS: Hello['versions'] = [7];
+export const PROTOCOL_VERSIONS: Hello['versions'] = [8];
 /** DATA bytes per stream this side holds for a consumer that has stopped reading. */
 export const DEFAULT_WINDOW = 256 * 1024;
 /** The largest control message a trusted peer may send: a plan whose args and env are 1 MiB, in JSON. */

@@ -24,8 +24,8 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   remove: 15_000,
   // Waits up to CPUS_WAIT_MS for plugged vCPUs to appear, then onlines each (tens of ms under TCG).
   cpus: 30_000,
-  // Waits up to 20 s for the plugged-in shares.
-  restored: 30_000,
+  // Waits up to 20 s for the plugged-in shares, then up to 10 s for plugged-in memory to be online.
+  restored: 40_000,
   // Drops caches, writes the guest's free memory full of zeros (a few GB/s, slower under TCG) and compacts it.
   image: 180_000,
   shutdown: 30_000,

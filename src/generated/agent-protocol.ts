@@ -375,7 +375,7 @@ export interface RemoveRequest {
   op: 'remove';
 }
 /**
- * The guest was restored from vmrun's image of a booted guest, not booted: the first request after the hello. The agent sets the guest's wall clock to the host's, mixes the host's random bytes into the kernel's pool and reseeds it (every guest of one image wakes with the same random state), and waits a bounded time for the `shares` virtiofs devices the host plugged in; init.sh mounted no rootfs share, so `create` mounts it.
+ * The guest was restored from vmrun's image of a booted guest, not booted: the first request after the hello. The agent sets the guest's wall clock to the host's, mixes the host's random bytes into the kernel's pool and reseeds it (every guest of one image wakes with the same random state), and waits a bounded time for the `shares` virtiofs devices the host plugged in, and for `memoryMiB` of memory online when the host plugged memory in; init.sh mounted no rootfs share, so `create` mounts it.
  */
 export interface RestoredRequest {
   op: 'restored';
@@ -388,6 +388,10 @@ export interface RestoredRequest {
    */
   seed: string;
   shares: number;
+  /**
+   * The memory the guest has once what the host plugged in is online, in MiB.
+   */
+  memoryMiB?: number;
 }
 /**
  * The guest is about to be saved as the restore image (src/guest/restore-image.ts): the agent drops the guest's caches and the agent's startup snapshot (read once, at node's start), and compacts memory, so that the balloon reports whole free blocks and the image holds less.

@@ -14,7 +14,7 @@ import { hostLimits } from '../host/limits.js';
 import type { Progress } from '../host/progress.js';
 import { checkTrusted, untrustedPath } from '../host/trusted.js';
 import { defaultSpec } from '../oci/default-spec.js';
-import { domainXml, GUEST_RAM_BLOCK, type DomainOptions } from '../vm/domain-xml.js';
+import { domainXml, GUEST_RAM_BLOCK, MEMORY_BLOCK_MIB, type DomainOptions } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
 import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD } from '../vm/libvirt.js';
 import { dropZeroPages } from '../vm/save-image.js';
@@ -35,33 +35,49 @@ const BOOT_TIMEOUT_MS = 300_000;
  */
 const SETTLE_MS = 4_000;
 
-export interface RestoreImage {
+/**
+ * The image's guest: the default guest's memory, a vCPU per CPU vmrun may use, and room to grow
+ * to the host's memory, plugged in after a restore for a container whose limit needs more.
+ */
+export interface ImageShape {
+  memoryMiB: number;
+  vcpus: number;
+  growsToMiB: number;
+}
+
+export interface RestoreImage extends ImageShape {
   /** libvirt's save image, its zero pages left out (src/vm/save-image.ts). */
   file: string;
   key: string;
   accel: Accel;
-  memoryMiB: number;
-  vcpus: number;
 }
 
-/** The shape of the image's guest: the default guest's, on every CPU vmrun may use. */
-export function imageSize(): GuestSize {
-  return guestSize(defaultSpec(), hostLimits());
+/** The shape of the image's guest on this host now. */
+export function imageShape(): ImageShape {
+  const host = hostLimits();
+  const size = guestSize(defaultSpec(), host);
+  return { memoryMiB: size.memoryMiB, vcpus: size.vcpus, growsToMiB: host.memoryMiB };
 }
 
 /** The domain of the image's guest, or of a VM restored from it, with these host paths. */
-export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs' | 'shares' | 'vcpusOnline'>, spec = defaultSpec()): string {
+export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs' | 'shares' | 'vcpusOnline' | 'size' | 'growsToMiB'> & { shape: ImageShape }, spec = defaultSpec()): string {
+  const { shape, ...rest } = o;
   // Booted once, on every vCPU: a restored VM plugs none in.
-  return domainXml(spec, { ...o, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG], vcpusOnline: o.size.vcpus });
+  return domainXml(spec, { ...rest, size: shape, growsToMiB: shape.growsToMiB, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG], vcpusOnline: shape.vcpus });
+}
+
+/** The memory to plug into a VM restored from `image` for a guest of `memoryMiB`: none, or whole blocks. */
+export function memoryToAdd(image: ImageShape, memoryMiB: number): number {
+  return memoryMiB <= image.memoryMiB ? 0 : Math.ceil((memoryMiB - image.memoryMiB) / MEMORY_BLOCK_MIB) * MEMORY_BLOCK_MIB;
 }
 
 /**
  * What the image is made of: the guest assets, the accelerator, QEMU and libvirt (through their
  * capabilities' cache), the guest's shape, and the domain itself with fixed host paths.
  */
-export function imageKey(assets: GuestAssets, accel: Accel, size: Pick<GuestSize, 'memoryMiB' | 'vcpus'>, capsCache: string): string {
+export function imageKey(assets: GuestAssets, accel: Accel, shape: ImageShape, capsCache: string): string {
   const layout = layoutOf(join(VM_DIR_BASE, 'image'));
-  const xml = restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel, size, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD });
+  const xml = restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel, shape: { memoryMiB: shape.memoryMiB, vcpus: shape.vcpus, growsToMiB: shape.growsToMiB }, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD });
   return createHash('sha256').update([IMAGE_FORMAT, assets.key, accel, basename(capsCache), xml].join('\n')).digest('hex').slice(0, 16);
 }
 
@@ -87,7 +103,7 @@ export function whyNotRestored(image: RestoreImage | undefined, assets: GuestAss
   const open = size.unlimited;
   if (open.memoryMiB !== image.memoryMiB) return `a guest without a memory limit has ${open.memoryMiB} MiB here (VMRUN_DEFAULT_MEMORY), not the restore image's ${image.memoryMiB} MiB`;
   if (open.vcpus !== image.vcpus) return `vmrun may run on ${open.vcpus} CPUs here, not the restore image's ${image.vcpus}`;
-  if (size.memoryMiB > image.memoryMiB) return `the guest's ${size.memoryMiB} MiB are more than the restore image's ${image.memoryMiB} MiB`;
+  if (size.memoryMiB > image.growsToMiB) return `the guest's ${size.memoryMiB} MiB are more than the restore image's guest can grow to (${image.growsToMiB} MiB)`;
   if (userNetwork) return 'its user-mode network card is there from boot';
   if (imageKey(assets, accel, image, capsCache) !== image.key) return 'the restore image is of another kernel, agent, QEMU or libvirt: `vmrun setup` makes it again';
   return undefined;
@@ -96,15 +112,14 @@ export function whyNotRestored(image: RestoreImage | undefined, assets: GuestAss
 /** Whether setup has to make the image: none, or one of other inputs. */
 export async function imageMissing(cacheDir: string, assets: GuestAssets, accel: Accel, capsCache: string): Promise<boolean> {
   const image = await readyImage(cacheDir);
-  const size = imageSize();
-  return !image || image.key !== imageKey(assets, accel, size, capsCache) || !!untrustedPath(image.file);
+  return !image || image.key !== imageKey(assets, accel, imageShape(), capsCache) || !!untrustedPath(image.file);
 }
 
 /** Boots the image's guest once, saves it, and makes it the current image; earlier ones go. */
 export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, accel: AccelChoice, capsCache: string, warden: string, progress: Progress): Promise<RestoreImage> {
-  const size = imageSize();
-  const key = imageKey(assets, accel.accel, size, capsCache);
-  progress.step(`booting a guest once to make the restore image (${accel.accel}, ${size.memoryMiB} MiB, ${size.vcpus} vCPUs)`);
+  const shape = imageShape();
+  const key = imageKey(assets, accel.accel, shape, capsCache);
+  progress.step(`booting a guest once to make the restore image (${accel.accel}, ${shape.memoryMiB} MiB, ${shape.vcpus} vCPUs)`);
   const imagesDir = join(cacheDir, 'restore');
   await mkdir(imagesDir, { recursive: true, mode: 0o700 });
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
@@ -115,7 +130,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
   try {
     await prepareRoot(layout.libvirtRoot, capsCache);
     const xml = join(dir, 'domain.xml');
-    await writeFile(xml, restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel: accel.accel, size, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD }));
+    await writeFile(xml, restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel: accel.accel, shape, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD }));
     const driver = await EmbeddedDriver.open(layout.libvirtRoot, warden);
     try {
       await driver.createDomain(xml);
@@ -132,7 +147,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
     await mkdir(join(imagesDir, key), { mode: 0o700 });
     const { dropped, kept } = dropZeroPages(saved, file, [GUEST_RAM_BLOCK]);
     progress.step(`restore image ready: ${file} (${Math.round((kept * 4) / 1024)} MiB of guest memory, ${Math.round((dropped * 4) / 1024)} MiB of zero pages left out)`);
-    const image: RestoreImage = { file, key, accel: accel.accel, memoryMiB: size.memoryMiB, vcpus: size.vcpus };
+    const image: RestoreImage = { file, key, accel: accel.accel, ...shape };
     await writeFileAtomically(join(cacheDir, CURRENT), JSON.stringify(image, null, 2) + '\n');
     for (const old of await readdir(imagesDir)) if (old !== key) await rm(join(imagesDir, old), { recursive: true, force: true });
     return image;

@@ -31,11 +31,11 @@ import { connectWhenListening, socketAppears } from '../host/unix-socket.js';
 import { networkNamespace } from '../oci/network-mode.js';
 import { cpusInGuest, formatCpuset, parseCpuset } from '../oci/resource-update.js';
 import type { StateStore } from '../state/store.js';
-import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
+import { addedMemoryXml, domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
 import { consoleTail } from '../vm/console-tail.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, virtiofsdArgv, type VmProcess } from '../vm/libvirt.js';
-import { freshSeed, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
+import { freshSeed, memoryToAdd, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
 import { guestSize, sizingResources } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -176,8 +176,10 @@ export class Monitor {
     const notRestored = o.coldBoot ? 'VMRUN_BOOT=cold' : whyNotRestored(image, assets, o.accel.accel, size, caps, nic?.kind === 'user');
     const restore = notRestored === undefined ? image : undefined;
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
-    // A restored guest is the image's; its cgroup holds the container to smaller limits.
-    const shape = restore ? { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } : { memoryMiB: size.memoryMiB, vcpus: size.vcpus };
+    // A restored guest is the image's, with memory plugged in when its limit needs more; its
+    // cgroup holds the container to smaller limits.
+    const added = restore ? memoryToAdd(restore, size.memoryMiB) : 0;
+    const shape = restore ? { memoryMiB: restore.memoryMiB + added, vcpus: restore.vcpus } : { memoryMiB: size.memoryMiB, vcpus: size.vcpus };
     monitor.shape = { ...shape, hostCgroup: (record.cgroups ?? []).length > 0 };
     const cpus = sizingResources(bundle.spec).cpu?.cpus;
     const inGuest = cpus ? cpusInGuest(parseCpuset(cpus) ?? [], shape.vcpus) : [];
@@ -210,7 +212,7 @@ export class Monitor {
         kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD,
       };
       await writeFile(xmlFile, restore
-        ? restorableXml({ ...domain, size: { memoryMiB: restore.memoryMiB, vcpus: restore.vcpus } }, bundle.spec)
+        ? restorableXml({ ...domain, shape: restore }, bundle.spec)
         : domainXml(bundle.spec, { ...domain, size, shares: [BINDS_TAG] }));
 
       // A restored VM's shares are plugged in after the restore, each served by a virtiofsd of vmrun's.
@@ -244,6 +246,11 @@ export class Monitor {
       if (qemu) monitor.watch('QEMU', qemu);
       for (const fs of libvirtVirtiofsd) monitor.watch('virtiofsd', fs);
       const plugged = (async () => {
+        if (added > 0) {
+          const dimm = join(layout.dir, 'memory.xml');
+          await writeFile(dimm, addedMemoryXml(added, restore!.memoryMiB, assets.node));
+          await monitor.driver.attachDevice(dimm);
+        }
         for (const [i, { tag, socket }] of shares.entries()) await monitor.driver.plugShare(tag, socket, SHARE_SLOTS[i]!);
       })();
       plugged.catch(() => undefined); // awaited with the hello
@@ -260,7 +267,7 @@ export class Monitor {
       const hooksDone = step('hooks', monitor.runHooks('prestart', 'creating').then(() => monitor.runHooks('createRuntime', 'creating')));
       const [channel] = await Promise.all([step('agent', monitor.connectAgent()), hooksDone, step('domain', plugged)]);
       // First of all, a restored guest becomes a machine of its own, its shares there.
-      if (restore) await step('agent', channel.request({ op: 'restored', clockMs: Date.now(), seed: freshSeed(), shares: shares.length }));
+      if (restore) await step('agent', channel.request({ op: 'restored', clockMs: Date.now(), seed: freshSeed(), shares: shares.length, ...(added > 0 && { memoryMiB: shape.memoryMiB }) }));
       const tHello = Date.now();
       // Beside the process's create, off its path; done before the container is created.
       // A restored guest has them all online already.

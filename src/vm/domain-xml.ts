@@ -17,7 +17,7 @@ export const GUEST_MARK = 'vmrun.guest';
  * alone leaves the domain running). The last four each cut boot time under TCG: less console
  * output, no crypto self-tests, one UART probed, and no wait for entropy.
  */
-const KERNEL_ARGS = [GUEST_MARK, 'console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'cryptomgr.notests', '8250.nr_uarts=1', 'random.trust_cpu=on'];
+const KERNEL_ARGS = [GUEST_MARK, 'console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'cryptomgr.notests', '8250.nr_uarts=1', 'random.trust_cpu=on', 'memhp_default_state=online'];
 /**
  * A guest booted on one of several vCPUs keeps the kernel's SMP code: patched to UP code at
  * boot, it would be patched back as the first plugged vCPU comes online (0.3 s under TCG).
@@ -31,6 +31,11 @@ export interface DomainOptions {
   rootfs: string;
   accel: Accel;
   size: Pick<GuestSize, 'memoryMiB' | 'vcpus'>;
+  /**
+   * The most memory the guest may grow to with memory plugged in while it runs (a DIMM): the
+   * restore image's guest, and one restored from it, may grow to the host's memory.
+   */
+  growsToMiB?: number;
   layout: VmLayout;
   kernel: string;
   initrd: string;
@@ -80,7 +85,7 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
   <metadata>
 ${metadata(spec, o)}
   </metadata>
-  <maxMemory slots='1' unit='KiB'>${o.size.memoryMiB * 1024 + Math.ceil(o.node.bytes / 1024)}</maxMemory>
+  <maxMemory slots='${o.growsToMiB ? 2 : 1}' unit='KiB'>${Math.max(o.size.memoryMiB, o.growsToMiB ?? 0) * 1024 + Math.ceil(o.node.bytes / 1024)}</maxMemory>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
   <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
@@ -154,6 +159,34 @@ export interface NodeDisk {
  * 31 MiB, flushing as it fills; docs/performance.md).
  */
 const TCG_CACHE_MIB = 64;
+
+/** The guest kernel's memory block: it adds memory plugged in only in whole, aligned blocks. */
+export const MEMORY_BLOCK_MIB = 128;
+
+/**
+ * Memory plugged into a running guest (a DIMM, which the guest kernel onlines as it arrives:
+ * `memhp_default_state=online`): `mib`, whole blocks. QEMU would place it right after node's
+ * disk, where the kernel refuses it as unaligned, so it has an address of its own: 1 GiB-aligned
+ * after the disk, in QEMU's memory device region above the RAM (pc: from 4 GiB, or above the
+ * RAM that a guest of 3.5 GiB or more has over 4 GiB).
+ */
+export function addedMemoryXml(mib: number, ramMiB: number, node: NodeDisk): string {
+  if (mib % MEMORY_BLOCK_MIB !== 0) throw new Error(`added memory: ${mib} MiB is not whole ${MEMORY_BLOCK_MIB} MiB blocks`);
+  const GiB = 1024;
+  const aboveFourGiB = ramMiB >= 3584 ? ramMiB - 3 * GiB : 0;
+  const region = roundUp(4 * GiB + aboveFourGiB, GiB);
+  const base = region + roundUp(Math.ceil(node.bytes / (1024 * 1024)), GiB);
+  return `<memory model='dimm'>
+  <target>
+    <size unit='MiB'>${mib}</size>
+    <node>0</node>
+  </target>
+  <address type='dimm' slot='0' base='0x${(BigInt(base) * 1024n * 1024n).toString(16)}'/>
+</memory>
+`;
+}
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /** The guest's RAM block: libvirt's memory backend of the domain's one NUMA cell. */
 export const GUEST_RAM_BLOCK = 'ram-node0';

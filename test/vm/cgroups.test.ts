@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { changeFiles, hierarchies, limitFiles, type HostCgroupChange } from '../../src/host/cgroups.js';
-import { imageSize } from '../../src/guest/restore-image.js';
+import { imageShape } from '../../src/guest/restore-image.js';
 import { StateStore } from '../../src/state/store.js';
 import { GUEST_OVERHEAD_MIB, MIN_GUEST_MEMORY_MIB, VMM_OVERHEAD_MIB, VMM_TASKS } from '../../src/vm/sizing.js';
 import { editConfig } from '../helpers/bundle.js';
@@ -62,7 +62,7 @@ describe('the host cgroup', () => {
       expect((await vm.vmrun(['start', 'cg4'])).exitCode).toBe(0);
       // The VM's guest, which does not grow: the restore image's, or the one 512 MiB boot cold.
       const guestMiB = (await new StateStore(vm.root).load('cg4')).guest!.memoryMiB;
-      expect([imageSize().memoryMiB, 512 + GUEST_OVERHEAD_MIB]).toContain(guestMiB);
+      expect([imageShape().memoryMiB, 512 + GUEST_OVERHEAD_MIB]).toContain(guestMiB);
       /** The host cgroup's files for `change`, in this host's hierarchies (v1 here, v2 elsewhere), and what they hold. */
       const host = (change: HostCgroupChange) => hierarchies().flatMap((h) => changeFiles(h, change).map(([file, value]) => ({ file: join(h.mountPoint, path, file), value })));
       const hostNow = (change: HostCgroupChange) => host(change).map(({ file }) => readFileSync(file, 'utf8').trim());

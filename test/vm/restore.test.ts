@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { editConfig } from '../helpers/bundle.js';
 import { StateStore } from '../../src/state/store.js';
 import { ownCpus } from '../../src/host/limits.js';
-import { imageSize } from '../../src/guest/restore-image.js';
+import { imageShape } from '../../src/guest/restore-image.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -18,6 +18,7 @@ const IDENTITY = 'cat /proc/sys/kernel/random/boot_id; head -c 32 /dev/urandom |
 
 afterEach(() => {
   delete process.env.VMRUN_BOOT;
+  delete process.env.VMRUN_DEFAULT_MEMORY;
 });
 
 async function createWithLog(id: string, bundle: string): Promise<string> {
@@ -87,8 +88,28 @@ describe('a VM restored for a container with limits', () => {
     expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: ['1', String(256 * MiB), '50000 100000', 'dd: 137'].join('\n') });
     // The image's guest, whatever the limits: the default memory and a vCPU per CPU vmrun may use.
     const restored = (await readFile(log, 'utf8')).split('\n').find((l) => l.includes('restoring the VM from the restore image'));
-    expect(restored).toContain(`memoryMiB=${imageSize().memoryMiB}`);
-    expect(restored).toContain(`vcpus=${imageSize().vcpus}`);
+    expect(restored).toContain(`memoryMiB=${imageShape().memoryMiB}`);
+    expect(restored).toContain(`vcpus=${imageShape().vcpus}`);
+  });
+
+  test('with a memory limit above the image: the memory it needs more is plugged in and online before create returns', async () => {
+    // One buffer of the image's whole memory: more than the image's guest has for a container,
+    // less than the limit.
+    const image = imageShape().memoryMiB;
+    const script = `grep MemTotal /proc/meminfo; dd if=/dev/zero of=/dev/null bs=${image - 16}M count=1 2>/dev/null; echo "dd: $?"`;
+    const bundle = await vm.bundle('sh', '-c', script);
+    await editConfig(bundle, (c) => {
+      c.linux = { ...c.linux, resources: { memory: { limit: (image + 256) * MiB } } };
+    });
+    const log = join(await mkdtemp(join(tmpdir(), 'vmrun-restore-')), 'log');
+    const r = await vm.vmrun(['--log', log, 'run', '--bundle', bundle, 'rl2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [memTotal = '', dd] = r.stdout.split('\n');
+    expect(dd).toBe('dd: 0');
+    // The guest: the image's, and the limit's 256 MiB and the guest's own 192 more, in 128 MiB blocks.
+    expect(Number(/(\d+) kB/.exec(memTotal)![1]) / 1024).toBeGreaterThan(image + 256);
+    const restored = (await readFile(log, 'utf8')).split('\n').find((l) => l.includes('restoring the VM from the restore image'));
+    expect(restored).toContain(`memoryMiB=${image + 512}`);
   });
 });
 
@@ -105,14 +126,13 @@ describe('a VM booted', () => {
     expect((await vm.vmrun(['delete', '--force', 'rc1'])).exitCode).toBe(0);
   });
 
-  test('when the image does not fit the guest: a memory limit above its size, saying so', async () => {
+  test('when the image does not fit: guests without limits are of another size (VMRUN_DEFAULT_MEMORY), saying so', async () => {
+    process.env.VMRUN_DEFAULT_MEMORY = '1G';
     const bundle = await vm.bundle('sleep', '600');
-    await editConfig(bundle, (c) => {
-      c.linux = { ...c.linux, resources: { memory: { limit: imageSize().memoryMiB * MiB } } };
-    });
     const log = await createWithLog('rc2', bundle);
-    expect(await readFile(log, 'utf8')).toMatch(/booting the VM.*are more than the restore image's \d+ MiB/);
-    expect((await new StateStore(vm.root).load('rc2')).guest?.start).toBe('booted');
+    expect(await readFile(log, 'utf8')).toMatch(/booting the VM.*a guest without a memory limit has 1024 MiB here \(VMRUN_DEFAULT_MEMORY\)/);
+    const record = await new StateStore(vm.root).load('rc2');
+    expect(record.guest).toMatchObject({ start: 'booted', memoryMiB: 1024 });
     expect((await vm.vmrun(['delete', '--force', 'rc2'])).exitCode).toBe(0);
   });
 
