@@ -19,16 +19,12 @@ import { EmbeddedDns } from './dns.js';
 import { updateCgroup, writableCgroups } from './cgroup.js';
 import { guestStats } from './stats.js';
 import { onlineCpus } from './cpus.js';
-import { CPUS_WAIT_MS } from '../src/agent/deadlines.js';
+import { CPUS_WAIT_MS, MEMORY_WAIT_MS, SHARES_WAIT_MS } from '../src/agent/deadlines.js';
 import { writeSeccomp } from './seccomp.js';
 import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
 import { memoryOnline, readyForImage, restoredFlag, sharesPlugged } from './restored.js';
 
-/** How long the shares plugged in after a restore may take to arrive. */
-const SHARES_WAIT_MS = 20_000;
-/** How long memory plugged in after a restore may take to come online. */
-const MEMORY_WAIT_MS = 10_000;
 
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
@@ -169,6 +165,9 @@ class Agent {
         return { ...guestStats(this.need(name).scope) };
       case 'cpus':
         return { online: await onlineCpus(r.count, CPUS_WAIT_MS) };
+      case 'memory':
+        await memoryOnline(r.memoryMiB, MEMORY_WAIT_MS);
+        return undefined;
       case 'update':
         this.writeCgroup(name, r.cgroup);
         return undefined;

@@ -5,6 +5,11 @@ import type { Request1 } from '../generated/agent-protocol.js';
 
 export type RequestOp = Request1['op'];
 
+/** How long the agent waits for the shares plugged in after a restore to arrive. */
+export const SHARES_WAIT_MS = 20_000;
+/** How long the agent waits for memory the host plugged in to come online. */
+export const MEMORY_WAIT_MS = 10_000;
+
 export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   // Mounts, namespaces, the cgroup and the program found, in a guest that may still be warming up.
   create: 60_000,
@@ -24,8 +29,10 @@ export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   remove: 15_000,
   // Waits up to CPUS_WAIT_MS for plugged vCPUs to appear, then onlines each (tens of ms under TCG).
   cpus: 30_000,
-  // Waits up to 20 s for the plugged-in shares, then up to 10 s for plugged-in memory to be online.
-  restored: 40_000,
+  // Waits up to SHARES_WAIT_MS for the plugged-in shares, then up to MEMORY_WAIT_MS for plugged-in memory.
+  restored: SHARES_WAIT_MS + MEMORY_WAIT_MS + 10_000,
+  // Waits up to MEMORY_WAIT_MS for plugged-in memory to be online.
+  memory: MEMORY_WAIT_MS + 5_000,
   // Drops caches, writes the guest's free memory full of zeros (a few GB/s, slower under TCG) and compacts it.
   image: 180_000,
   shutdown: 30_000,

@@ -32,6 +32,7 @@ export type Request1 =
   | FreezeRequest
   | RemoveRequest
   | RestoredRequest
+  | MemoryRequest
   | ImageRequest;
 export type GuestSeccompAction =
   | 'SCMP_ACT_KILL'
@@ -392,6 +393,13 @@ export interface RestoredRequest {
    * The memory the guest has once what the host plugged in is online, in MiB.
    */
   memoryMiB?: number;
+}
+/**
+ * The host plugged memory into the running guest (an update raised the limit above what it had): the agent waits a bounded time until the guest has `memoryMiB` in online memory blocks.
+ */
+export interface MemoryRequest {
+  op: 'memory';
+  memoryMiB: number;
 }
 /**
  * The guest is about to be saved as the restore image (src/guest/restore-image.ts): the agent drops the guest's caches and the agent's startup snapshot (read once, at node's start), and compacts memory, so that the balloon reports whole free blocks and the image holds less.

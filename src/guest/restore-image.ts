@@ -14,7 +14,7 @@ import { hostLimits } from '../host/limits.js';
 import type { Progress } from '../host/progress.js';
 import { checkTrusted, untrustedPath } from '../host/trusted.js';
 import { defaultSpec } from '../oci/default-spec.js';
-import { domainXml, GUEST_RAM_BLOCK, MEMORY_BLOCK_MIB, type DomainOptions } from '../vm/domain-xml.js';
+import { domainXml, GUEST_RAM_BLOCK, type DomainOptions } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
 import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD } from '../vm/libvirt.js';
 import { dropZeroPages } from '../vm/save-image.js';
@@ -52,11 +52,20 @@ export interface RestoreImage extends ImageShape {
   accel: Accel;
 }
 
+/**
+ * The most a restored guest grows to: its RAM and memory devices stay well within the 40
+ * physical address bits (1 TiB) of QEMU's default CPU model.
+ */
+const MAX_GROWS_TO_MIB = 512 * 1024;
+/** From 64 GiB of boot memory the guest kernel's memory blocks are bigger than the DIMMs' 128 MiB. */
+const LARGE_BLOCKS_FROM_MIB = 64 * 1024;
+
 /** The shape of the image's guest on this host now. */
 export function imageShape(): ImageShape {
   const host = hostLimits();
   const size = guestSize(defaultSpec(), host);
-  return { memoryMiB: size.memoryMiB, vcpus: size.vcpus, growsToMiB: host.memoryMiB };
+  const growsToMiB = size.memoryMiB >= LARGE_BLOCKS_FROM_MIB ? size.memoryMiB : Math.max(size.memoryMiB, Math.min(host.memoryMiB, MAX_GROWS_TO_MIB));
+  return { memoryMiB: size.memoryMiB, vcpus: size.vcpus, growsToMiB };
 }
 
 /** The domain of the image's guest, or of a VM restored from it, with these host paths. */
@@ -64,11 +73,6 @@ export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs'
   const { shape, ...rest } = o;
   // Booted once, on every vCPU: a restored VM plugs none in.
   return domainXml(spec, { ...rest, size: shape, growsToMiB: shape.growsToMiB, restorable: true, kernelArgs: [IMAGE_KERNEL_ARG], vcpusOnline: shape.vcpus });
-}
-
-/** The memory to plug into a VM restored from `image` for a guest of `memoryMiB`: none, or whole blocks. */
-export function memoryToAdd(image: ImageShape, memoryMiB: number): number {
-  return memoryMiB <= image.memoryMiB ? 0 : Math.ceil((memoryMiB - image.memoryMiB) / MEMORY_BLOCK_MIB) * MEMORY_BLOCK_MIB;
 }
 
 /**
@@ -102,7 +106,7 @@ export function whyNotRestored(image: RestoreImage | undefined, assets: GuestAss
   // cgroup in the guest holds it to them. What differs without limits is another shape.
   const open = size.unlimited;
   if (open.memoryMiB !== image.memoryMiB) return `a guest without a memory limit has ${open.memoryMiB} MiB here (VMRUN_DEFAULT_MEMORY), not the restore image's ${image.memoryMiB} MiB`;
-  if (open.vcpus !== image.vcpus) return `vmrun may run on ${open.vcpus} CPUs here, not the restore image's ${image.vcpus}`;
+  if (open.vcpus > image.vcpus) return `vmrun may run on ${open.vcpus} CPUs here, more than the restore image's guest has (${image.vcpus})`;
   if (size.memoryMiB > image.growsToMiB) return `the guest's ${size.memoryMiB} MiB are more than the restore image's guest can grow to (${image.growsToMiB} MiB)`;
   if (userNetwork) return 'its user-mode network card is there from boot';
   if (imageKey(assets, accel, image, capsCache) !== image.key) return 'the restore image is of another kernel, agent, QEMU or libvirt: `vmrun setup` makes it again';

@@ -29,13 +29,14 @@ import { mountBinds, unmountBelow } from '../host/bind-mounts.js';
 import { passtListening, passtProgram } from '../host/passt.js';
 import { connectWhenListening, socketAppears } from '../host/unix-socket.js';
 import { networkNamespace } from '../oci/network-mode.js';
-import { cpusInGuest, formatCpuset, parseCpuset } from '../oci/resource-update.js';
+import { cpusForContainer, formatCpuset } from '../oci/resource-update.js';
 import type { StateStore } from '../state/store.js';
-import { addedMemoryXml, domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
+import { domainXml, ROOTFS_TAG, sharePath } from '../vm/domain-xml.js';
+import { GuestMemory, type MemoryPort } from './guest-memory.js';
 import { consoleTail } from '../vm/console-tail.js';
 import { layoutOf, type VmLayout } from '../vm/layout.js';
 import { capabilitiesCache, EMULATOR, EmbeddedDriver, keepCapabilities, prepareRoot, qemuIds, sealShare, VIRTIOFSD, virtiofsdArgv, type VmProcess } from '../vm/libvirt.js';
-import { freshSeed, memoryToAdd, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
+import { freshSeed, readyImage, restorableXml, whyNotRestored } from '../guest/restore-image.js';
 import { guestSize, sizingResources } from '../vm/sizing.js';
 import { joinStdio, SizeFollower, terminalSize } from '../host/stdio.js';
 import { FORWARDED_SIGNALS } from '../host/signals.js';
@@ -48,7 +49,7 @@ import { containerUsesEmbeddedDns } from './dns-relay.js';
 import { serveControl } from './control.js';
 import { ExecSessions } from './exec-sessions.js';
 import { Sentry, sentryArgs } from './sentry.js';
-import { initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
+import { guestMemoryFor, initialBandwidth, onlineCount, planUpdate, type CpuBandwidth, type GuestShape } from './update.js';
 import { changeCgroup, leaveCgroup, removeCgroup } from '../host/cgroups.js';
 
 export interface MonitorOptions {
@@ -142,8 +143,10 @@ export class Monitor {
   }
 
   private driver!: EmbeddedDriver;
-  /** The VM as it booted, and the container's CPU bandwidth now: `update` works from them. */
+  /** The VM's guest as it is now, and the container's CPU bandwidth: `update` works from them. */
   private shape!: GuestShape;
+  /** A restored guest's memory, which grows by what is plugged in. */
+  private memory?: GuestMemory;
   private bandwidth!: CpuBandwidth;
 
   /** The pid `state` and --pid-file report, once the container is created. */
@@ -169,7 +172,8 @@ export class Monitor {
     if (record.pod) return Monitor.createMember(o, record, layout, bundle, plan, binds);
     const assets = await readyAssets(o.cacheDir);
     // Here, in the container's host cgroup: its cpuset bounds the vCPUs.
-    const size = guestSize(bundle.spec, hostLimits(o.defaultGuestMemoryMiB));
+    const hostHas = hostLimits(o.defaultGuestMemoryMiB);
+    const size = guestSize(bundle.spec, hostHas);
     const nic = nicOf(bundle.spec, layout, `/proc/self/fd/${RUNTIME_NETNS_FD}`, o.log);
     const caps = await capabilitiesCache(o.cacheDir);
     const image = o.coldBoot ? undefined : await readyImage(o.cacheDir);
@@ -178,12 +182,12 @@ export class Monitor {
     const monitor = new Monitor(o, record, layout, await runtimeNamespaces(o.cacheDir));
     // A restored guest is the image's, with memory plugged in when its limit needs more; its
     // cgroup holds the container to smaller limits.
-    const added = restore ? memoryToAdd(restore, size.memoryMiB) : 0;
+    if (restore) monitor.memory = new GuestMemory(restore.memoryMiB, restore.growsToMiB, assets.node);
+    const added = monitor.memory?.toAdd(size.memoryMiB) ?? 0;
     const shape = restore ? { memoryMiB: restore.memoryMiB + added, vcpus: restore.vcpus } : { memoryMiB: size.memoryMiB, vcpus: size.vcpus };
     monitor.shape = { ...shape, hostCgroup: (record.cgroups ?? []).length > 0 };
-    const cpus = sizingResources(bundle.spec).cpu?.cpus;
-    const inGuest = cpus ? cpusInGuest(parseCpuset(cpus) ?? [], shape.vcpus) : [];
-    if (inGuest.length > 0 && inGuest.length < shape.vcpus) plan.cgroup = { ...plan.cgroup, 'cpuset.cpus': formatCpuset(inGuest) };
+    const containerCpus = cpusForContainer(sizingResources(bundle.spec).cpu?.cpus, hostHas.cpus, shape.vcpus);
+    if (containerCpus) plan.cgroup = { ...plan.cgroup, 'cpuset.cpus': formatCpuset(containerCpus) };
     monitor.bandwidth = initialBandwidth(bundle.spec.linux?.resources?.cpu);
     // Only a namespace of the container's own has a resolver of its own (Docker's) to reach.
     const embeddedDns = nic?.kind === 'tap' ? () => containerUsesEmbeddedDns(bundle.spec, bundle.dir, bundle.rootfs) : async () => false;
@@ -238,7 +242,8 @@ export class Monitor {
       const vm = { accel: o.accel.accel, reason: o.accel.reason, ...shape };
       if (restore) o.log.info({ ...vm, image: restore.file }, 'restoring the VM from the restore image');
       else o.log.info({ ...vm, notRestored }, 'booting the VM');
-      for (const reason of size.reasons) o.log.debug(reason);
+      if (restore) o.log.debug("the image's guest, whose cgroup holds the container to its limits");
+      else for (const reason of size.reasons) o.log.debug(reason);
       await step('domain', created);
       const tCreated = Date.now();
       const { qemu, virtiofsd: libvirtVirtiofsd } = await monitor.driver.processes();
@@ -246,11 +251,7 @@ export class Monitor {
       if (qemu) monitor.watch('QEMU', qemu);
       for (const fs of libvirtVirtiofsd) monitor.watch('virtiofsd', fs);
       const plugged = (async () => {
-        if (added > 0) {
-          const dimm = join(layout.dir, 'memory.xml');
-          await writeFile(dimm, addedMemoryXml(added, restore!.memoryMiB, assets.node));
-          await monitor.driver.attachDevice(dimm);
-        }
+        await monitor.memory?.plug(added, monitor.memoryPort());
         for (const [i, { tag, socket }] of shares.entries()) await monitor.driver.plugShare(tag, socket, SHARE_SLOTS[i]!);
       })();
       plugged.catch(() => undefined); // awaited with the hello
@@ -461,6 +462,25 @@ export class Monitor {
     return channel;
   }
 
+  /** What plugging memory in needs: the VM's directory and its driver. */
+  private memoryPort(): MemoryPort {
+    return { dir: this.layout.dir, attachDevice: (file) => this.driver.attachDevice(file) };
+  }
+
+  /**
+   * Plugs `mib` more into the running guest, and waits until it is online. The shape and the
+   * record follow the plug, which stays even if the guest is slow to online it.
+   */
+  private async growMemory(channel: AgentChannel, mib: number): Promise<void> {
+    const memory = this.memory!;
+    await memory.plug(mib, this.memoryPort());
+    this.shape = { ...this.shape, memoryMiB: memory.sizeMiB };
+    await this.update({ guest: { ...this.record.guest!, memoryMiB: memory.sizeMiB } });
+    await channel.request({ op: 'memory', memoryMiB: memory.sizeMiB }).catch((e: Error) => {
+      throw new VmrunError('InvalidState', `the guest's memory, grown to ${memory.sizeMiB} MiB (the host cgroup allows it already), did not come online: ${e.message}`);
+    });
+  }
+
   /**
    * The vCPUs of the guest's shape beyond the one it booted on (src/vm/domain-xml.ts), plugged
    * in and brought online by the agent. Failing leaves the container fewer CPUs, not none:
@@ -555,10 +575,16 @@ export class Monitor {
       }
       case 'update': {
         if (this.stopping) throw this.notIn('container not running');
-        const plan = planUpdate(r.resources, this.bandwidth, this.shape, hostLimits(this.o.defaultGuestMemoryMiB));
+        const hostHas = hostLimits(this.o.defaultGuestMemoryMiB);
+        // A restored guest grows for a limit above what it has, planned as if it had grown; not
+        // while paused, as its kernel could not online what is plugged in.
+        const limit = r.resources.memory?.limit ?? 0;
+        const grow = limit > 0 && this.memory && this.record.phase !== 'paused' ? this.memory.toAdd(guestMemoryFor(limit, hostHas)) : 0;
+        const plan = planUpdate(r.resources, this.bandwidth, { ...this.shape, memoryMiB: this.shape.memoryMiB + grow }, hostHas);
         // The host cgroup first: it is what may refuse (a cpuset its parent does not allow), and
         // then nothing has changed.
         const hostNotes = await changeCgroup(this.record.cgroups ?? [], plan.host);
+        if (grow > 0) await this.growMemory(channel, grow);
         if (Object.keys(plan.guest).length > 0) await channel.request({ op: 'update', cgroup: plan.guest });
         this.bandwidth = plan.bandwidth;
         return { notes: [...plan.notes, ...hostNotes] };

@@ -1,8 +1,9 @@
 // `vmrun update` in the monitor: the checked request (src/oci/resource-update.ts) becomes files of
 // the container's cgroup v2 group in the guest, with runc's v2 conversions, and the limits the
-// host cgroup mirrors (src/host/cgroups.ts), sized as create sizes them. The VM's memory and
-// vCPUs are those it booted with: a limit may exceed them, and the container then gets what
-// the guest has.
+// host cgroup mirrors (src/host/cgroups.ts), sized as create sizes them. The VM's vCPUs are
+// those it was created with, and its memory too unless memory is plugged in first (a restored
+// guest: src/monitor/guest-memory.ts): a limit may exceed them, and the container then gets
+// what the guest has.
 import type { HostCgroupChange } from '../host/cgroups.js';
 import { cpusInGuest, formatCpuset, parseCpuset, type ResourceUpdate } from '../oci/resource-update.js';
 import { cpuWeight } from '../oci/linux-ids.js';
@@ -68,7 +69,7 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
     guest['memory.max'] = limitStr(limit);
     host.memoryBytes = limit > 0 ? hostMemoryBytes(limit, shape, hostHas) : -1;
     const room = (shape.memoryMiB - GUEST_OVERHEAD_MIB) * MiB;
-    if (limit > room) notes.push(`memory.limit: ${limit} is more than the guest has for the container (${room / MiB} MiB of a ${shape.memoryMiB} MiB guest, fixed at create): the limit is set, and the container gets at most that`);
+    if (limit > room) notes.push(`memory.limit: ${limit} is more than the guest has for the container (${room / MiB} MiB of a ${shape.memoryMiB} MiB guest, which cannot grow so far): the limit is set, and the container gets at most that`);
   }
   if (reservation !== 0) guest['memory.low'] = limitStr(reservation);
 
@@ -113,9 +114,13 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
 
 /**
  * The host cgroup's memory for a container limit, as create sets it (the guest such a limit
- * would boot, and QEMU's own beside it), but never more than this VM's guest, which does not grow.
+ * would boot, and QEMU's own beside it), but never more than this VM's guest has.
  */
 export function hostMemoryBytes(limit: number, shape: GuestShape, hostHas: HostLimits): number {
-  const sized = guestSize({ linux: { resources: { memory: { limit } } } } as Spec, hostHas).memoryMiB;
-  return (Math.min(sized, shape.memoryMiB) + VMM_OVERHEAD_MIB) * MiB;
+  return (Math.min(guestMemoryFor(limit, hostHas), shape.memoryMiB) + VMM_OVERHEAD_MIB) * MiB;
+}
+
+/** The guest's memory (MiB) that create would size for a container memory limit. */
+export function guestMemoryFor(limit: number, hostHas: HostLimits): number {
+  return guestSize({ linux: { resources: { memory: { limit } } } } as Spec, hostHas).memoryMiB;
 }

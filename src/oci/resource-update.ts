@@ -158,6 +158,17 @@ export function cpusInGuest(ids: number[], vcpus: number): number[] {
   return ids.every((n) => n < vcpus) ? ids : Array.from({ length: Math.min(ids.length, vcpus) }, (_, i) => i);
 }
 
+/**
+ * The vCPUs of a guest of `vcpus` that its container may run on, when not all of them: those of
+ * its cpuset (as cpusInGuest maps them), and no more than the `mayRunOn` CPUs vmrun may run on
+ * (its host cgroup's cpuset), so that nproc says what it says under runc.
+ */
+export function cpusForContainer(cpus: string | undefined, mayRunOn: number, vcpus: number): number[] | undefined {
+  const ids = cpus ? cpusInGuest(parseCpuset(cpus) ?? [], vcpus) : Array.from({ length: vcpus }, (_, i) => i);
+  const allowed = ids.slice(0, Math.max(1, mayRunOn));
+  return allowed.length < vcpus ? allowed : undefined;
+}
+
 /** Numbers as a cpuset list: [0,1,2,5] is "0-2,5". */
 export function formatCpuset(ids: number[]): string {
   const sorted = [...new Set(ids)].sort((a, b) => a - b);

@@ -85,7 +85,7 @@ export function domainXml(spec: Spec, o: DomainOptions): string {
   <metadata>
 ${metadata(spec, o)}
   </metadata>
-  <maxMemory slots='${o.growsToMiB ? 2 : 1}' unit='KiB'>${Math.max(o.size.memoryMiB, o.growsToMiB ?? 0) * 1024 + Math.ceil(o.node.bytes / 1024)}</maxMemory>
+  <maxMemory slots='${o.growsToMiB ? MEMORY_SLOTS : 1}' unit='KiB'>${Math.max(o.size.memoryMiB, o.growsToMiB ?? 0) * 1024 + Math.ceil(o.node.bytes / 1024)}</maxMemory>
   <memory unit='MiB'>${o.size.memoryMiB}</memory>
   <vcpu${o.cpuset ? ` placement='static' cpuset='${attr(o.cpuset, 'cpuset')}'` : ''}${online < o.size.vcpus ? ` current='${online}'` : ''}>${o.size.vcpus}</vcpu>
   <os>
@@ -164,24 +164,36 @@ const TCG_CACHE_MIB = 64;
 export const MEMORY_BLOCK_MIB = 128;
 
 /**
- * Memory plugged into a running guest (a DIMM, which the guest kernel onlines as it arrives:
- * `memhp_default_state=online`): `mib`, whole blocks. QEMU would place it right after node's
- * disk, where the kernel refuses it as unaligned, so it has an address of its own: 1 GiB-aligned
- * after the disk, in QEMU's memory device region above the RAM (pc: from 4 GiB, or above the
- * RAM that a guest of 3.5 GiB or more has over 4 GiB).
+ * How many DIMMs a guest that may grow takes: one at create for a limit above the image's guest,
+ * and one per `update` that raises it further. A slot costs only guest address space.
  */
-export function addedMemoryXml(mib: number, ramMiB: number, node: NodeDisk): string {
-  if (mib % MEMORY_BLOCK_MIB !== 0) throw new Error(`added memory: ${mib} MiB is not whole ${MEMORY_BLOCK_MIB} MiB blocks`);
+export const MEMORY_SLOTS = 8;
+
+/**
+ * Where the first DIMM plugged into a guest goes (MiB, guest-physical). QEMU would place it right
+ * after node's disk, where the kernel refuses it as unaligned; so it is 1 GiB-aligned after the
+ * disk, in QEMU's memory device region above the RAM (pc: from 4 GiB, or above the RAM that a
+ * guest of 3.5 GiB or more has over 4 GiB). Each next one follows the last.
+ */
+export function firstDimmMiB(ramMiB: number, node: NodeDisk): number {
   const GiB = 1024;
   const aboveFourGiB = ramMiB >= 3584 ? ramMiB - 3 * GiB : 0;
-  const region = roundUp(4 * GiB + aboveFourGiB, GiB);
-  const base = region + roundUp(Math.ceil(node.bytes / (1024 * 1024)), GiB);
+  return roundUp(4 * GiB + aboveFourGiB, GiB) + roundUp(Math.ceil(node.bytes / (1024 * 1024)), GiB);
+}
+
+/**
+ * Memory plugged into a running guest: a DIMM of `mib`, whole blocks, in memory slot `slot` at
+ * `baseMiB`, which the guest kernel onlines as it arrives (`memhp_default_state=online`).
+ */
+export function addedMemoryXml(mib: number, baseMiB: number, slot: number): string {
+  if (mib % MEMORY_BLOCK_MIB !== 0) throw new Error(`added memory: ${mib} MiB is not whole ${MEMORY_BLOCK_MIB} MiB blocks`);
+  if (baseMiB % MEMORY_BLOCK_MIB !== 0) throw new Error(`added memory: ${baseMiB} MiB is not a block's address`);
   return `<memory model='dimm'>
   <target>
     <size unit='MiB'>${mib}</size>
     <node>0</node>
   </target>
-  <address type='dimm' slot='0' base='0x${(BigInt(base) * 1024n * 1024n).toString(16)}'/>
+  <address type='dimm' slot='${slot}' base='0x${(BigInt(baseMiB) * 1024n * 1024n).toString(16)}'/>
 </memory>
 `;
 }

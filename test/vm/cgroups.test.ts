@@ -2,9 +2,11 @@
 // the VM's whole footprint, and delete removes it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { ownCpus } from '../../src/host/limits.js';
 import { changeFiles, hierarchies, limitFiles, type HostCgroupChange } from '../../src/host/cgroups.js';
 import { imageShape } from '../../src/guest/restore-image.js';
 import { StateStore } from '../../src/state/store.js';
@@ -60,7 +62,7 @@ describe('the host cgroup', () => {
     expect((await vm.vmrun(['create', '--bundle', bundle, 'cg4'])).exitCode).toBe(0);
     try {
       expect((await vm.vmrun(['start', 'cg4'])).exitCode).toBe(0);
-      // The VM's guest, which does not grow: the restore image's, or the one 512 MiB boot cold.
+      // The VM's guest: the restore image's, or the one 512 MiB boot cold.
       const guestMiB = (await new StateStore(vm.root).load('cg4')).guest!.memoryMiB;
       expect([imageShape().memoryMiB, 512 + GUEST_OVERHEAD_MIB]).toContain(guestMiB);
       /** The host cgroup's files for `change`, in this host's hierarchies (v1 here, v2 elsewhere), and what they hold. */
@@ -82,9 +84,12 @@ describe('the host cgroup', () => {
       expect(hostNow(lowered)).toEqual(host(lowered).map(({ value }) => value));
       expect(await guest()).toEqual([String(256 * MiB), '20000 50000', '20', '300']);
 
-      // More than the guest has: the host cgroup holds the guest there is, and no more.
+      // More than the guest has: a restored guest grows to it, a booted one does not; the host
+      // cgroup holds the guest there is, and no more.
       expect((await vm.vmrun(['update', '--memory', '2g', '--cpu-quota', '30000', '--pids-limit', '20', 'cg4'])).exitCode).toBe(0);
-      const raised = { memoryBytes: (Math.min(2048 + GUEST_OVERHEAD_MIB, guestMiB) + VMM_OVERHEAD_MIB) * MiB, cpuQuota: 30_000, cpuPeriod: 50_000, pids: VMM_TASKS };
+      const grown = (await new StateStore(vm.root).load('cg4')).guest!;
+      expect(grown.memoryMiB).toBe(grown.start === 'restored' ? guestMiB + 256 : guestMiB); // 192 MiB more, in 128 MiB blocks
+      const raised = { memoryBytes: (Math.min(2048 + GUEST_OVERHEAD_MIB, grown.memoryMiB) + VMM_OVERHEAD_MIB) * MiB, cpuQuota: 30_000, cpuPeriod: 50_000, pids: VMM_TASKS };
       expect(hostNow(raised)).toEqual(host(raised).map(({ value }) => value));
       expect(await guest()).toEqual([String(2048 * MiB), '30000 50000', '20', '20']);
 
@@ -128,6 +133,22 @@ describe('the host cgroup', () => {
     } finally {
       expect((await vm.vmrun(['delete', '--force', 'cg3'])).exitCode).toBe(0);
     }
+    for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
+    for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
+  });
+
+  test('with a cpuset, the VM is still restored, and the container runs on as many vCPUs', async () => {
+    const path = `/vmrun-test/cg-cpus-${process.pid}`;
+    const first = ownCpus()!.split(/[,-]/)[0]!;
+    const bundle = await vm.bundle('nproc');
+    await editConfig(bundle, (spec) => {
+      spec.linux!.cgroupsPath = path;
+      spec.linux!.resources = { cpu: { cpus: first } };
+    });
+    const log = join(await mkdtemp(join(tmpdir(), 'vmrun-cg-')), 'log');
+    const r = await vm.vmrun(['--log', log, 'run', '--bundle', bundle, 'cg5']);
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: '1' });
+    expect(await readFile(log, 'utf8')).toContain('restoring the VM from the restore image');
     for (const h of hierarchies()) expect(existsSync(join(h.mountPoint, path))).toBe(false);
     for (const h of hierarchies()) rmdirSync(join(h.mountPoint, '/vmrun-test'));
   });

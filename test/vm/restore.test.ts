@@ -9,6 +9,7 @@ import { editConfig } from '../helpers/bundle.js';
 import { StateStore } from '../../src/state/store.js';
 import { ownCpus } from '../../src/host/limits.js';
 import { imageShape } from '../../src/guest/restore-image.js';
+import { cpusInGuest, formatCpuset } from '../../src/oci/resource-update.js';
 import { vmHarness } from './harness.js';
 
 const vm = vmHarness();
@@ -77,7 +78,7 @@ describe('a VM restored from the image', () => {
 describe('a VM restored for a container with limits', () => {
   test('is the image, and its cgroup in the guest holds the container to memory, quota and cpuset', async () => {
     // 300 MiB: more than the limit, far less than the image's guest has.
-    const script = 'nproc; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; dd if=/dev/zero of=/dev/null bs=300M count=1 2>/dev/null; echo "dd: $?"';
+    const script = 'nproc; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/cpuset.cpus 2>/dev/null || echo all; dd if=/dev/zero of=/dev/null bs=300M count=1 2>/dev/null; echo "dd: $?"';
     const bundle = await vm.bundle('sh', '-c', script);
     const first = ownCpus()!.split(/[,-]/)[0]!;
     await editConfig(bundle, (c) => {
@@ -85,7 +86,10 @@ describe('a VM restored for a container with limits', () => {
     });
     const log = join(await mkdtemp(join(tmpdir(), 'vmrun-restore-')), 'log');
     const r = await vm.vmrun(['--log', log, 'run', '--bundle', bundle, 'rl1']);
-    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: ['1', String(256 * MiB), '50000 100000', 'dd: 137'].join('\n') });
+    // A guest of more than one vCPU holds the container to one of them: the same number as on the host where it has it.
+    const { vcpus } = imageShape();
+    const cpuset = vcpus > 1 ? formatCpuset(cpusInGuest([Number(first)], vcpus)) : 'all';
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: ['1', String(256 * MiB), '50000 100000', cpuset, 'dd: 137'].join('\n') });
     // The image's guest, whatever the limits: the default memory and a vCPU per CPU vmrun may use.
     const restored = (await readFile(log, 'utf8')).split('\n').find((l) => l.includes('restoring the VM from the restore image'));
     expect(restored).toContain(`memoryMiB=${imageShape().memoryMiB}`);
@@ -110,6 +114,31 @@ describe('a VM restored for a container with limits', () => {
     expect(Number(/(\d+) kB/.exec(memTotal)![1]) / 1024).toBeGreaterThan(image + 256);
     const restored = (await readFile(log, 'utf8')).split('\n').find((l) => l.includes('restoring the VM from the restore image'));
     expect(restored).toContain(`memoryMiB=${image + 512}`);
+  });
+});
+
+describe('a restored VM', () => {
+  test('grows when update raises the memory limit above what it has, and the container may use it', async () => {
+    const image = imageShape().memoryMiB;
+    const bundle = await vm.bundle('sleep', '600');
+    await editConfig(bundle, (c) => {
+      c.linux = { ...c.linux, resources: { memory: { limit: 256 * MiB } } };
+    });
+    await createWithLog('ru1', bundle);
+    try {
+      expect((await vm.vmrun(['start', 'ru1'])).exitCode).toBe(0);
+      const update = await vm.vmrun(['update', '--memory', `${image + 1024}m`, 'ru1']);
+      expect(update, update.stderr).toMatchObject({ exitCode: 0, stderr: '' });
+      // The limit and the guest's own 192 MiB more than the image, in 128 MiB blocks.
+      expect((await new StateStore(vm.root).load('ru1')).guest?.memoryMiB).toBe(image + 1280);
+      const script = `grep MemTotal /proc/meminfo; cat /sys/fs/cgroup/memory.max; dd if=/dev/zero of=/dev/null bs=${image + 256}M count=1 2>/dev/null; echo "dd: $?"`;
+      const r = await vm.vmrun(['exec', 'ru1', 'sh', '-c', script]);
+      const [memTotal = '', max, dd] = r.stdout.split('\n');
+      expect(Number(/(\d+) kB/.exec(memTotal)![1]) / 1024).toBeGreaterThan(image + 1024);
+      expect([max, dd]).toEqual([String((image + 1024) * MiB), 'dd: 0']);
+    } finally {
+      expect((await vm.vmrun(['delete', '--force', 'ru1'])).exitCode).toBe(0);
+    }
   });
 });
 
