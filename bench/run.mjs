@@ -204,6 +204,18 @@ fixture(bundleNoNs, 'echo', 'first line');
 const specNoNs = JSON.parse(readFileSync(join(bundleNoNs, 'config.json'), 'utf8'));
 specNoNs.linux.namespaces = specNoNs.linux.namespaces.filter((ns) => ns.type === 'network');
 writeFileSync(join(bundleNoNs, 'config.json'), JSON.stringify(specNoNs));
+// The same container with limits: restored too, held to them by its cgroup in the guest; and
+// with a memory limit above the image's guest, which gets the rest plugged in.
+const withResources = (name, resources) => {
+  const dir = join(work, name);
+  fixture(dir, 'echo', 'first line');
+  const spec = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  spec.linux.resources = resources;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+  return dir;
+};
+const bundleLimited = withResources('bundle-limited', { memory: { limit: 256 * 1024 * 1024 }, cpu: { quota: 50_000, period: 100_000 } });
+const bundleGrown = withResources('bundle-grown', { memory: { limit: 4096 * 1024 * 1024 } });
 // (c) and (d): containers that print a line and stay.
 const idleBundle = join(work, 'idle');
 fixture(idleBundle, 'sh', '-c', 'echo first line; exec sleep 3600');
@@ -230,10 +242,11 @@ for (let i = 1; i <= RUNS; i++) {
   const row = {
     floor: await floor(initrd, vmlinuz), floorPvh: await floor(initrd, guest.kernel),
     restored: await vmrunFirstLine(bundle), cold: await vmrunFirstLine(bundle, cold), noNamespaces: await vmrunFirstLine(bundleNoNs),
+    limited: await vmrunFirstLine(bundleLimited), grown: await vmrunFirstLine(bundleGrown),
     member: await memberFirstLine(memberBundle), rootSeeded: await openRoot(true), rootProbed: await openRoot(false),
   };
   rows.push(row);
-  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), restored ${seconds(row.restored.total)} s, cold ${seconds(row.cold.total)} s, without namespaces ${seconds(row.noNamespaces.total)} s, pod member ${seconds(row.member.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
+  console.error(`run ${i}/${RUNS}: floor ${seconds(row.floor)} s (PVH ${seconds(row.floorPvh)} s), restored ${seconds(row.restored.total)} s, cold ${seconds(row.cold.total)} s, without namespaces ${seconds(row.noNamespaces.total)} s, limited ${seconds(row.limited.total)} s, 4 GiB ${seconds(row.grown.total)} s, pod member ${seconds(row.member.total)} s, root ${seconds(row.rootSeeded)} s seeded / ${seconds(row.rootProbed)} s probed`);
 }
 vmrun(['delete', '--force', podHost]);
 
@@ -280,7 +293,7 @@ const results = {
   medianMs: {
     floor: m((r) => r.floor),
     floorPvh: m((r) => r.floorPvh),
-    ...Object.fromEntries(['restored', 'cold', 'noNamespaces'].flatMap((k) => parts.map((p) => [`${k}.${p}`, m((r) => r[k][p])]))),
+    ...Object.fromEntries(['restored', 'cold', 'noNamespaces', 'limited', 'grown'].flatMap((k) => parts.map((p) => [`${k}.${p}`, m((r) => r[k][p])]))),
     'member.total': m((r) => r.member.total),
     'member.create': m((r) => r.member.create),
     rootSeeded: m((r) => r.rootSeeded),
@@ -341,6 +354,8 @@ const md = [
   `| (b') the same booted cold (VMRUN_BOOT=cold) | ${seconds(ms['cold.total'])} s |`,
   ...breakdown('cold'),
   `| (b'') restored, without namespaces in config.json | ${seconds(ms['noNamespaces.total'])} s |`,
+  `| (b'') restored, with a 256 MiB memory limit and half a CPU (held by its cgroup in the guest) | ${seconds(ms['limited.total'])} s |`,
+  `| (b'') restored, with a 4 GiB memory limit (2.25 GiB plugged in after the restore) | ${seconds(ms['grown.total'])} s |`,
   `| (b‴) a pod member's create + start to its first line, its pod's VM running | ${seconds(ms['member.total'])} s |`,
   `| **ratio b/a: restored against the floor** | **${r2(results.ratios.restoredToFloor)}** |`,
   `| **ratio b'/a: cold against the floor** | **${r2(results.ratios.coldToFloor)}** |`,
