@@ -153,7 +153,7 @@ describe("the update's plan: the guest's cgroup v2 files and the host cgroup's l
     expect(plan({ memory: { limit: 64 * MiB } }).host.memoryBytes).toBe(hostMemory(64)); // the least guest
     expect(plan({ memory: { limit: 8 * 1024 * MiB } }).host.memoryBytes).toBe((SHAPE.memoryMiB + VMM_OVERHEAD_MIB) * MiB);
     expect(plan({ memory: { limit: -1 } }).host.memoryBytes).toBe(-1);
-    expect(plan({ memory: { limit: 8 * 1024 * MiB } }).notes).toEqual([`memory.limit: ${8 * 1024 * MiB} is more than the guest has for the container (512 MiB of a ${SHAPE.memoryMiB} MiB guest, which cannot grow so far): the limit is set, and the container gets at most that`]);
+    expect(plan({ memory: { limit: 8 * 1024 * MiB } }).notes).toEqual([`memory.limit: ${8 * 1024 * MiB} is more than the guest has for the container (512 MiB of a ${SHAPE.memoryMiB} MiB guest, which does not grow so far now): the limit is set, and the container gets at most that`]);
   });
 
   test('CPU: shares as cpu.weight; a quota or a period alone keeps the other, as runc does', () => {

@@ -8,7 +8,7 @@ export type RequestOp = Request1['op'];
 /** How long the agent waits for the shares plugged in after a restore to arrive. */
 export const SHARES_WAIT_MS = 20_000;
 /** How long the agent waits for memory the host plugged in to come online. */
-export const MEMORY_WAIT_MS = 10_000;
+export const MEMORY_WAIT_MS = 30_000;
 
 export const REQUEST_DEADLINES_MS: Record<RequestOp, number> = {
   // Mounts, namespaces, the cgroup and the program found, in a guest that may still be warming up.

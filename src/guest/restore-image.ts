@@ -57,8 +57,11 @@ export interface RestoreImage extends ImageShape {
  * physical address bits (1 TiB) of QEMU's default CPU model.
  */
 const MAX_GROWS_TO_MIB = 512 * 1024;
-/** From 64 GiB of boot memory the guest kernel's memory blocks are bigger than the DIMMs' 128 MiB. */
-const LARGE_BLOCKS_FROM_MIB = 64 * 1024;
+/**
+ * From 64 GiB of boot memory's end (a `pc` guest of 3.5 GiB or more ends 1 GiB above its size)
+ * the guest kernel's memory blocks are bigger than the DIMMs' 128 MiB.
+ */
+const LARGE_BLOCKS_FROM_MIB = 63 * 1024;
 
 /** The shape of the image's guest on this host now. */
 export function imageShape(): ImageShape {

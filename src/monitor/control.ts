@@ -51,7 +51,8 @@ export const CONTROL_DEADLINES_MS: Record<ControlRequest['op'], number> = {
   resize: REQUEST_DEADLINES_MS.resize + RELAY_MARGIN_MS,
   ps: REQUEST_DEADLINES_MS.ps + RELAY_MARGIN_MS,
   stats: REQUEST_DEADLINES_MS.stats + RELAY_MARGIN_MS,
-  update: REQUEST_DEADLINES_MS.update + RELAY_MARGIN_MS,
+  // Growing a restored guest's memory first: its DIMM (virsh gives a command 60 s), then the wait.
+  update: 60_000 + REQUEST_DEADLINES_MS.memory + REQUEST_DEADLINES_MS.update + RELAY_MARGIN_MS,
   // libvirt freezes or thaws the VM's vCPUs.
   pause: 30_000,
   resume: 30_000,

@@ -477,7 +477,7 @@ export class Monitor {
     this.shape = { ...this.shape, memoryMiB: memory.sizeMiB };
     await this.update({ guest: { ...this.record.guest!, memoryMiB: memory.sizeMiB } });
     await channel.request({ op: 'memory', memoryMiB: memory.sizeMiB }).catch((e: Error) => {
-      throw new VmrunError('InvalidState', `the guest's memory, grown to ${memory.sizeMiB} MiB (the host cgroup allows it already), did not come online: ${e.message}`);
+      throw new VmrunError('InvalidState', `the guest's memory, grown to ${memory.sizeMiB} MiB, did not come online: ${e.message}; the host cgroup has the new limits, the container's cgroup in the guest the old ones`);
     });
   }
 
@@ -582,7 +582,7 @@ export class Monitor {
         const grow = limit > 0 && this.memory && this.record.phase !== 'paused' ? this.memory.toAdd(guestMemoryFor(limit, hostHas)) : 0;
         const plan = planUpdate(r.resources, this.bandwidth, { ...this.shape, memoryMiB: this.shape.memoryMiB + grow }, hostHas);
         // The host cgroup first: it is what may refuse (a cpuset its parent does not allow), and
-        // then nothing has changed.
+        // then nothing has changed. Growing the guest may still fail after it; its error says so.
         const hostNotes = await changeCgroup(this.record.cgroups ?? [], plan.host);
         if (grow > 0) await this.growMemory(channel, grow);
         if (Object.keys(plan.guest).length > 0) await channel.request({ op: 'update', cgroup: plan.guest });

@@ -69,7 +69,7 @@ export function planUpdate(u: ResourceUpdate, now: CpuBandwidth, shape: GuestSha
     guest['memory.max'] = limitStr(limit);
     host.memoryBytes = limit > 0 ? hostMemoryBytes(limit, shape, hostHas) : -1;
     const room = (shape.memoryMiB - GUEST_OVERHEAD_MIB) * MiB;
-    if (limit > room) notes.push(`memory.limit: ${limit} is more than the guest has for the container (${room / MiB} MiB of a ${shape.memoryMiB} MiB guest, which cannot grow so far): the limit is set, and the container gets at most that`);
+    if (limit > room) notes.push(`memory.limit: ${limit} is more than the guest has for the container (${room / MiB} MiB of a ${shape.memoryMiB} MiB guest, which does not grow so far now): the limit is set, and the container gets at most that`);
   }
   if (reservation !== 0) guest['memory.low'] = limitStr(reservation);
 

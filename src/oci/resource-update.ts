@@ -166,7 +166,7 @@ export function cpusInGuest(ids: number[], vcpus: number): number[] {
 export function cpusForContainer(cpus: string | undefined, mayRunOn: number, vcpus: number): number[] | undefined {
   const ids = cpus ? cpusInGuest(parseCpuset(cpus) ?? [], vcpus) : Array.from({ length: vcpus }, (_, i) => i);
   const allowed = ids.slice(0, Math.max(1, mayRunOn));
-  return allowed.length < vcpus ? allowed : undefined;
+  return allowed.length > 0 && allowed.length < vcpus ? allowed : undefined;
 }
 
 /** Numbers as a cpuset list: [0,1,2,5] is "0-2,5". */
