@@ -25,7 +25,6 @@ import { containerPtmx } from './terminal.js';
 import { warmUp } from './warm-up.js';
 import { memoryOnline, readyForImage, restoredFlag, sharesPlugged } from './restored.js';
 
-
 const SOFTWARE = 'vmrun-agent';
 const uptime = (text: string) => Number(text.split(' ')[0]);
 const now = () => uptime(readFileSync('/proc/uptime', 'utf8'));

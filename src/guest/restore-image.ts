@@ -84,7 +84,7 @@ export function restorableXml(o: Omit<DomainOptions, 'restorable' | 'kernelArgs'
  */
 export function imageKey(assets: GuestAssets, accel: Accel, shape: ImageShape, capsCache: string): string {
   const layout = layoutOf(join(VM_DIR_BASE, 'image'));
-  const xml = restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel, shape: { memoryMiB: shape.memoryMiB, vcpus: shape.vcpus, growsToMiB: shape.growsToMiB }, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD });
+  const xml = restorableXml({ id: 'image', bundle: '/', rootfs: '/', accel, shape, layout, kernel: assets.kernel, initrd: assets.initrd, node: assets.node, emulator: EMULATOR, virtiofsd: VIRTIOFSD });
   return createHash('sha256').update([IMAGE_FORMAT, assets.key, accel, basename(capsCache), xml].join('\n')).digest('hex').slice(0, 16);
 }
 

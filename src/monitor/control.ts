@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { RELAY_MARGIN_MS, REQUEST_DEADLINES_MS } from '../agent/deadlines.js';
+import { COMMAND_TIMEOUT_MS } from '../vm/virsh.js';
 import { VmrunError, type ErrorCode } from '../errors.js';
 import type { ControlRequest, ControlResponse } from '../generated/control.js';
 import { checkControlMessage } from '../schemas.js';
@@ -51,8 +52,8 @@ export const CONTROL_DEADLINES_MS: Record<ControlRequest['op'], number> = {
   resize: REQUEST_DEADLINES_MS.resize + RELAY_MARGIN_MS,
   ps: REQUEST_DEADLINES_MS.ps + RELAY_MARGIN_MS,
   stats: REQUEST_DEADLINES_MS.stats + RELAY_MARGIN_MS,
-  // Growing a restored guest's memory first: its DIMM (virsh gives a command 60 s), then the wait.
-  update: 60_000 + REQUEST_DEADLINES_MS.memory + REQUEST_DEADLINES_MS.update + RELAY_MARGIN_MS,
+  // Growing a restored guest's memory first: its DIMM (a virsh command), then the wait.
+  update: COMMAND_TIMEOUT_MS + REQUEST_DEADLINES_MS.memory + REQUEST_DEADLINES_MS.update + RELAY_MARGIN_MS,
   // libvirt freezes or thaws the VM's vCPUs.
   pause: 30_000,
   resume: 30_000,

@@ -21,7 +21,7 @@ export function virshCommandLine(args: string[]): string {
 }
 
 /** How long one command may take: `create` is about 0.4 s, a first probe of QEMU 4 s. */
-const COMMAND_TIMEOUT_MS = 60_000;
+export const COMMAND_TIMEOUT_MS = 60_000;
 
 export class VirshError extends Error {
   constructor(readonly command: string, readonly output: string) {
