@@ -11,7 +11,7 @@ import { ProtocolError } from '../agent/frames.js';
 import { Cleanups } from '../cleanups.js';
 import { VmrunError } from '../errors.js';
 import { faultPoint, type CreateStep } from '../faults.js';
-import { describeEnding } from '../host/warden.js';
+import { describeEnding, type Ending } from '../host/warden.js';
 import type { ContainerRecord } from '../generated/container-record.js';
 type Phase = ContainerRecord['phase'];
 import type { ControlRequest } from '../generated/control.js';
@@ -81,6 +81,8 @@ const SHARE_SLOTS = [0x1e, 0x1d];
 const BOOT_TIMEOUT_MS = 120_000;
 /** How long a broken agent channel waits to hear which part of the VM ended first. */
 const LOSS_GRACE_MS = 1000;
+/** How long a part's clean exit waits for QEMU's end, which it may only have followed. */
+const FOLLOWER_GRACE_MS = 500;
 
 /** Which phase may follow which: the container's lifecycle, as runc's. */
 const NEXT_PHASES: Record<Phase, Phase[]> = {
@@ -389,7 +391,7 @@ export class Monitor {
     await this.update({ warden: hostProcess(driver.warden.pid) });
     driver.warden.on('exit', (ending) => {
       const name = this.parts.get(ending.pid);
-      if (name) this.lose(`its ${name} (pid ${ending.pid} in the VM's process namespace) ${describeEnding(ending)}`);
+      if (name) this.partEnded(name, ending);
     });
     driver.warden.on('gone', () => this.lose("its VM's process warden (vmrun-warden) ended"));
     this.watch('virsh', driver.virshPid);
@@ -400,7 +402,17 @@ export class Monitor {
     const nsPid = typeof part === 'number' ? part : part.nsPid;
     this.parts.set(nsPid, name);
     const ended = this.driver.warden.ended.get(nsPid);
-    if (ended) this.lose(`its ${name} ${describeEnding(ended)}`);
+    if (ended) this.partEnded(name, ended);
+  }
+
+  /**
+   * A part has ended. One that exits cleanly (virtiofsd does when QEMU's end closes its socket)
+   * is reported a moment later, so that QEMU's end, reported first, is the reason given.
+   */
+  private partEnded(name: string, ending: Ending): void {
+    const why = `its ${name} (pid ${ending.pid} in the VM's process namespace) ${describeEnding(ending)}`;
+    if (name === 'QEMU' || ending.code !== 0) this.lose(why);
+    else setTimeout(() => this.lose(why), FOLLOWER_GRACE_MS).unref();
   }
 
   /**
