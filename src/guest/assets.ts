@@ -1,7 +1,7 @@
 // The guest assets (kernel and initramfs), built once per host into the cache and rebuilt only
 // when something they are made of changes: the kernel package, busybox, node, the agent, init.
 import { createHash } from 'node:crypto';
-import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { AccelChoice } from '../host/accel.js';
@@ -16,6 +16,7 @@ import { buildTree, bundleAgent, packTree, stripNode, VMRUN_EXEC_SOURCES } from 
 import { buildNodeImage } from './node-image.js';
 import { makeAgentSnapshot } from './snapshot.js';
 import { hostHelper } from '../host/helpers.js';
+import { scratchDir } from '../host/scratch-dir.js';
 
 export interface AssetPlan {
   kernelPackage: string;
@@ -56,7 +57,7 @@ export async function buildAssets(cacheDir: string, plan: AssetPlan, accel: Acce
     progress.step('building the guest initramfs (busybox, kernel modules, node, the agent)');
     const guestDir = join(cacheDir, 'guest');
     await mkdir(guestDir, { recursive: true, mode: 0o755 });
-    const work = await mkdtemp(join(guestDir, '.work-'));
+    const work = await scratchDir(guestDir, '.work-');
     let nodeBytes = 0;
     // QEMU's account boots the new initramfs once, for the agent's snapshot, from in here.
     await chmod(work, 0o755);

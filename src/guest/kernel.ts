@@ -1,11 +1,12 @@
 // The guest kernel: Debian's cloud kernel package, unpacked once per package version into the
 // host-wide cache with just the modules the guest loads.
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Progress } from '../host/progress.js';
 import { extractPvhKernel } from './vmlinux.js';
 import { VmrunError } from '../errors.js';
+import { scratchDir } from '../host/scratch-dir.js';
 
 /** The modules the guest's init loads, in this order (each needs the ones before it). */
 export const BOOT_MODULES = [
@@ -64,7 +65,7 @@ export async function cachedKernel(cacheDir: string, pkg: string): Promise<Guest
 export async function fetchKernel(cacheDir: string, pkg: string, progress: Progress): Promise<GuestKernel> {
   const dir = kernelDir(cacheDir, pkg);
   await mkdir(join(cacheDir, 'kernel'), { recursive: true });
-  const work = await mkdtemp(join(cacheDir, 'kernel', '.work-'));
+  const work = await scratchDir(join(cacheDir, 'kernel'), '.work-');
   try {
     progress.step(`downloading the guest kernel ${pkg}`);
     // As root into a folder the _apt user cannot enter: say so, or apt warns about its sandbox.

@@ -3,7 +3,7 @@
 // One image per host, for the default guest's shape under the accelerator in use; `vmrun setup`
 // makes it. It serves every guest no bigger than it, and a VM it does not fit boots as before.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel } from '../agent/channel.js';
@@ -20,6 +20,7 @@ import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD } from '../
 import { dropZeroPages } from '../vm/save-image.js';
 import { guestSize, type GuestSize } from '../vm/sizing.js';
 import type { GuestAssets } from './ready.js';
+import { scratchDir } from '../host/scratch-dir.js';
 
 /** Bumped when what the image holds changes in a way its key does not show. */
 const IMAGE_FORMAT = 1;
@@ -130,7 +131,7 @@ export async function makeRestoreImage(cacheDir: string, assets: GuestAssets, ac
   const imagesDir = join(cacheDir, 'restore');
   await mkdir(imagesDir, { recursive: true, mode: 0o700 });
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
-  const dir = await mkdtemp(join(VM_DIR_BASE, 'image-'));
+  const dir = await scratchDir(VM_DIR_BASE, 'image-');
   await admitQemu(dir);
   const layout = layoutOf(dir);
   const saved = join(dir, 'saved');

@@ -1,7 +1,7 @@
 // The agent's V8 startup snapshot. Node refuses a snapshot made on another CPU, so it is made
 // in a guest like the ones it will serve: one boot with vmrun.build-snapshot on the kernel
 // command line, whose init writes the blob to its rootfs share (guest-agent/init.sh).
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AccelChoice } from '../host/accel.js';
 import { hostLimits } from '../host/limits.js';
@@ -11,6 +11,7 @@ import { domainXml, ROOTFS_TAG, type DomainOptions } from '../vm/domain-xml.js';
 import { layoutOf, VM_DIR_BASE } from '../vm/layout.js';
 import { admitQemu, EMULATOR, EmbeddedDriver, prepareRoot, VIRTIOFSD, waitGone } from '../vm/libvirt.js';
 import { guestSize } from '../vm/sizing.js';
+import { scratchDir } from '../host/scratch-dir.js';
 
 const BUILD_TIMEOUT_MS = 300_000;
 
@@ -18,7 +19,7 @@ const BUILD_TIMEOUT_MS = 300_000;
 export async function makeAgentSnapshot(guest: Pick<DomainOptions, 'kernel' | 'initrd' | 'node'>, accel: AccelChoice, capsCache: string, warden: string, progress: Progress): Promise<Buffer | undefined> {
   progress.step(`booting a guest once to make the agent's startup snapshot (${accel.accel})`);
   await mkdir(VM_DIR_BASE, { recursive: true, mode: 0o711 });
-  const dir = await mkdtemp(join(VM_DIR_BASE, 'snapshot-'));
+  const dir = await scratchDir(VM_DIR_BASE, 'snapshot-');
   await admitQemu(dir);
   const layout = layoutOf(dir);
   const out = join(dir, 'out');

@@ -1,6 +1,6 @@
 // `vmrun setup`: everything a fresh Debian host needs before its first container, idempotent.
 // `--check` changes nothing and says what is missing.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HOST_HELPERS, hostHelper } from '../host/helpers.js';
@@ -21,6 +21,7 @@ import {
 import type { Progress } from '../host/progress.js';
 import { capabilitiesCache, EMULATOR, keepCapabilities, prepareRoot, QEMU_USER } from '../vm/libvirt.js';
 import { embedUri } from '../vm/virsh.js';
+import { scratchDir } from '../host/scratch-dir.js';
 
 export interface SetupReport {
   /** What is missing (with --check) or was missing and is now done. */
@@ -111,7 +112,7 @@ async function qemuSeccompProblem(caps: string): Promise<string | undefined> {
 /** Lets libvirt probe QEMU once in a scratch root, and keeps the result for every container. */
 async function probeCapabilities(caps: string, progress: Progress): Promise<void> {
   progress.step("probing QEMU's capabilities for libvirt (once per QEMU and libvirt version)");
-  const root = await mkdtemp('/tmp/vmrun-probe-');
+  const root = await scratchDir('/tmp', 'vmrun-probe-');
   try {
     await prepareRoot(root, caps);
     await execa('virsh', ['-q', '-c', embedUri(root), 'domcapabilities', '--emulatorbin', EMULATOR, '--virttype', 'qemu'], {
