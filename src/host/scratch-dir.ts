@@ -2,24 +2,18 @@
 // cleanups ran leaves one behind, and the next setup that makes one there removes it.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startTimeOf } from './process.js';
 
-/** A new folder `parent/prefix<pid>-XXXXXX`, once the folders of `prefix` whose maker has ended are gone. */
+/**
+ * A new folder `parent/prefix<pid>-XXXXXX`, once the folders of `prefix` whose maker no longer
+ * runs are gone (a folder without a pid, from an older vmrun, is left over too).
+ */
 export async function scratchDir(parent: string, prefix: string): Promise<string> {
   for (const name of await readdir(parent).catch(() => [])) {
-    if (name.startsWith(prefix) && !alive(Number(name.slice(prefix.length).split('-')[0]))) {
+    const maker = Number(name.slice(prefix.length).split('-')[0]);
+    if (name.startsWith(prefix) && (!Number.isInteger(maker) || startTimeOf(maker) === undefined)) {
       await rm(join(parent, name), { recursive: true, force: true });
     }
   }
   return mkdtemp(join(parent, `${prefix}${process.pid}-`));
-}
-
-/** Whether a process of this pid runs (a folder without one, from an older vmrun, is left over). */
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
